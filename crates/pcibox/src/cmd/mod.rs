@@ -1,0 +1,6 @@
+//! One module per subcommand.
+
+pub mod lspci;
+
+/// The error type subcommands return to `main`.
+pub type Error = Box<dyn std::error::Error + Send + Sync + 'static>;

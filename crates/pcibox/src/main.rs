@@ -1,0 +1,51 @@
+//! `pcibox`: the broker and command-line front end.
+//!
+//! Each subcommand lives in its own module under `cmd/`; this file only
+//! parses arguments, sets up logging and maps errors to a one-line message
+//! and a non-zero exit status.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(name = "pcibox", version, about = "PCI device drivers in unprivileged driver domains")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List PCI devices, compatible with pciutils' lspci.
+    Lspci(cmd::lspci::Args),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PCIBOX_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Lspci(args) => cmd::lspci::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            // One line, no backtrace: the full cause chain joined by ": ".
+            let mut msg = format!("pcibox: {err}");
+            let mut source = err.source();
+            while let Some(s) = source {
+                msg.push_str(&format!(": {s}"));
+                source = s.source();
+            }
+            eprintln!("{msg}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need (as root, on Debian), then
+# runs every check: formatting, lints, unit/property/integration tests and
+# the QEMU guest rig. Exits non-zero on the first failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Host packages the tests run against (real tools nobody here wrote).
+packages=(pciutils)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "test.sh: missing packages ${missing[*]}; run as root or install them" >&2
+        exit 1
+    fi
+    echo "test.sh: installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+step() { echo "== $*"; "$@"; }
+step cargo fmt --all --check
+step cargo clippy --workspace --all-targets --locked -- -D warnings
+step cargo test --workspace --locked
+echo "test.sh: all checks passed"
