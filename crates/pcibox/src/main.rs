@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(name = "pcibox", version, about = "PCI device drivers in unprivileged driver domains")]
+#[command(
+    name = "pcibox",
+    version,
+    about = "PCI device drivers in unprivileged driver domains"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
