@@ -1,6 +1,8 @@
 //! One module per subcommand.
 
+pub mod claim;
 pub mod lspci;
+pub mod release;
 
 /// The error type subcommands return to `main`.
 pub type Error = Box<dyn std::error::Error + Send + Sync + 'static>;
