@@ -24,6 +24,8 @@ struct Cli {
 enum Command {
     /// List PCI devices, compatible with pciutils' lspci.
     Lspci(cmd::lspci::Args),
+    /// Run the XenStore-compatible registry daemon.
+    Xenstored(cmd::xenstored::Args),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +39,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Lspci(args) => cmd::lspci::run(args),
+        Command::Xenstored(args) => cmd::xenstored::run(args),
     };
     match result {
         Ok(code) => code,

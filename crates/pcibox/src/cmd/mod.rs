@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod lspci;
+pub mod xenstored;
 
 /// The error type subcommands return to `main`.
 pub type Error = Box<dyn std::error::Error + Send + Sync + 'static>;
