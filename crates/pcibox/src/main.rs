@@ -5,6 +5,7 @@
 //! and a non-zero exit status.
 
 mod cmd;
+mod device;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -26,6 +27,10 @@ enum Command {
     Lspci(cmd::lspci::Args),
     /// Run the XenStore-compatible registry daemon.
     Xenstored(cmd::xenstored::Args),
+    /// Bind a device to vfio-pci, remembering its current driver.
+    Claim(cmd::claim::Args),
+    /// Give a claimed device back to the driver it had before.
+    Release(cmd::release::Args),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +45,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Lspci(args) => cmd::lspci::run(args),
         Command::Xenstored(args) => cmd::xenstored::run(args),
+        Command::Claim(args) => cmd::claim::run(args),
+        Command::Release(args) => cmd::release::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,6 +1,8 @@
 //! One module per subcommand.
 
+pub mod claim;
 pub mod lspci;
+pub mod release;
 pub mod xenstored;
 
 /// The error type subcommands return to `main`.
