@@ -31,6 +31,8 @@ enum Command {
     Claim(cmd::claim::Args),
     /// Give a claimed device back to the driver it had before.
     Release(cmd::release::Args),
+    /// Drive an e1000e NIC: DHCP, ping, statistics, bring-up cycles, benchmark.
+    Net(cmd::net::Args),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
         Command::Xenstored(args) => cmd::xenstored::run(args),
         Command::Claim(args) => cmd::claim::run(args),
         Command::Release(args) => cmd::release::run(args),
+        Command::Net(args) => cmd::net::run(args),
     };
     match result {
         Ok(code) => code,

@@ -2,6 +2,7 @@
 
 pub mod claim;
 pub mod lspci;
+pub mod net;
 pub mod release;
 pub mod xenstored;
 
