@@ -20,12 +20,12 @@ use std::ops::Range;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::result::Result;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 use vfio_user_wire::*;
-use std::result::Result;
 
 /// How the client talks to its server.
 #[derive(Debug, Clone)]
@@ -112,7 +112,11 @@ impl Client {
     }
 
     /// Negotiates over an already connected socket.
-    pub fn from_stream(sock: UnixStream, name: String, opts: ClientOptions) -> Result<Client, Error> {
+    pub fn from_stream(
+        sock: UnixStream,
+        name: String,
+        opts: ClientOptions,
+    ) -> Result<Client, Error> {
         sock.set_read_timeout(Some(opts.timeout))
             .and_then(|_| sock.set_write_timeout(Some(opts.timeout)))
             .map_err(|e| Error::io("socket timeout", e))?;
@@ -174,7 +178,9 @@ impl Client {
                 return Err(Error::Protocol("twin socket fd missing".into()));
             }
             let sock = UnixStream::from(msg.fds.swap_remove(i));
-            let ours = sock.try_clone().map_err(|e| Error::io("dup twin socket", e))?;
+            let ours = sock
+                .try_clone()
+                .map_err(|e| Error::io("dup twin socket", e))?;
             let dma = self.dma.clone();
             let stats = self.stats.clone();
             let thread = std::thread::Builder::new()
@@ -204,9 +210,7 @@ impl Client {
             if index == PCI_CONFIG_REGION_INDEX {
                 self.config_len = match r.size {
                     256 | 4096 => r.size as usize,
-                    other => {
-                        return Err(Error::Protocol(format!("config space of {other} bytes")))
-                    }
+                    other => return Err(Error::Protocol(format!("config space of {other} bytes"))),
                 };
                 continue;
             }
@@ -214,11 +218,10 @@ impl Client {
                 .then(|| fds.swap_remove(0));
             let mmap_areas = match (&fd, &r.sparse) {
                 (None, _) => Vec::new(),
-                (Some(_), Some(areas)) => areas
-                    .iter()
-                    .map(|a| a.offset..a.offset + a.size)
-                    .collect(),
-                (Some(_), None) => vec![0..r.size],
+                (Some(_), Some(areas)) => {
+                    areas.iter().map(|a| a.offset..a.offset + a.size).collect()
+                }
+                (Some(_), None) => std::iter::once(0..r.size).collect(),
             };
             self.regions.push((r.size > 0).then(|| ClientRegion {
                 info: RegionInfo {
@@ -310,7 +313,9 @@ impl Client {
 
     fn read(&self, region: u32, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
         if buf.len() > self.max_xfer as usize {
-            return Err(Error::Protocol("read larger than the server accepts".into()));
+            return Err(Error::Protocol(
+                "read larger than the server accepts".into(),
+            ));
         }
         let req = Request::RegionRead(RegionAccessRepr {
             offset,
@@ -320,7 +325,9 @@ impl Client {
         });
         let msg = self.transact(&req, &[])?;
         match Reply::parse(Command::RegionRead, &msg.payload)? {
-            Reply::RegionRead(r) if r.region == region && r.offset == offset && r.data.len() == buf.len() => {
+            Reply::RegionRead(r)
+                if r.region == region && r.offset == offset && r.data.len() == buf.len() =>
+            {
                 buf.copy_from_slice(r.data);
                 Ok(())
             }

@@ -57,7 +57,8 @@ fn read_full(
 ) -> io::Result<usize> {
     let mut got = 0;
     while got < buf.len() {
-        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_MSG_FDS as usize))];
+        let mut space =
+            [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_MSG_FDS as usize))];
         let mut control = RecvAncillaryBuffer::new(&mut space);
         let mut iov = [IoSliceMut::new(&mut buf[got..])];
         let r = match recvmsg(sock, &mut iov, &mut control, RecvFlags::CMSG_CLOEXEC) {
@@ -140,7 +141,10 @@ pub fn send_message(sock: BorrowedFd<'_>, bytes: &[u8], fds: &[BorrowedFd<'_>]) 
 /// What `/proc/self/fd/N` says a descriptor is (`/memfd:…`,
 /// `anon_inode:[eventfd]`, …), if /proc is available.
 pub fn fd_kind(fd: impl AsFd) -> Option<String> {
-    let path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd.as_fd()));
+    let path = format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&fd.as_fd())
+    );
     std::fs::read_link(path)
         .ok()
         .map(|p| p.to_string_lossy().into_owned())

@@ -106,12 +106,16 @@ fn dma_reaches_client_memory_through_fds() {
     let dev = connect(&r, ClientOptions::default());
     let buf = dev.alloc_dma(8192).unwrap();
     assert_eq!(fake.mapping_count(), 1);
-    fake.dma_write(buf.iova() + 100, b"from the device").unwrap();
+    fake.dma_write(buf.iova() + 100, b"from the device")
+        .unwrap();
     let mut got = [0u8; 15];
     buf.read(100, &mut got).unwrap();
     assert_eq!(&got, b"from the device");
     buf.write(4000, b"to the device").unwrap();
-    assert_eq!(fake.dma_read(buf.iova() + 4000, 13).unwrap(), b"to the device");
+    assert_eq!(
+        fake.dma_read(buf.iova() + 4000, 13).unwrap(),
+        b"to the device"
+    );
     // Past the window: refused (an IOMMU fault on the fake).
     assert!(fake.dma_write(buf.iova() + 8190, b"xyz").is_err());
     // The server's software DMA handle sees the same memory via the fd.

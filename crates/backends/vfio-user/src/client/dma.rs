@@ -95,14 +95,22 @@ impl ClientDma {
                 // checked to lie inside it. The device may race the CPU on
                 // this memory by design (it is DMA memory).
                 unsafe {
-                    std::ptr::copy_nonoverlapping((addr + off as usize) as *const u8, buf.as_mut_ptr(), len)
+                    std::ptr::copy_nonoverlapping(
+                        (addr + off as usize) as *const u8,
+                        buf.as_mut_ptr(),
+                        len,
+                    )
                 };
                 Ok(())
             }
             (Backing::Addr(addr), None, Some(data)) => {
                 // SAFETY: as above; the window is device-writable.
                 unsafe {
-                    std::ptr::copy_nonoverlapping(data.as_ptr(), (addr + off as usize) as *mut u8, len)
+                    std::ptr::copy_nonoverlapping(
+                        data.as_ptr(),
+                        (addr + off as usize) as *mut u8,
+                        len,
+                    )
                 };
                 Ok(())
             }

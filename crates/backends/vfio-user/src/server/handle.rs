@@ -11,8 +11,8 @@ use pcibox_kit::{IrqKind, RegionInfo};
 use rustix::event::EventfdFlags;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use vfio_user_wire::*;
 use std::result::Result;
+use vfio_user_wire::*;
 
 /// The result of one command.
 pub(crate) enum Handled {
@@ -55,7 +55,7 @@ fn chunks(offset: u64, count: usize, max: usize) -> impl Iterator<Item = (u64, u
         }
         let off = offset + done as u64;
         let mut w = max;
-        while w > 1 && (off % w as u64 != 0 || w > count - done) {
+        while w > 1 && (!off.is_multiple_of(w as u64) || w > count - done) {
             w /= 2;
         }
         let item = (off, done, w);
@@ -148,10 +148,7 @@ pub(crate) fn handle(server: &mut Server, s: &mut Session, msg: Received) -> Han
         Request::RegionRead(r) => {
             let mut data = vec![0u8; r.count as usize];
             match region_access(server, r.region, r.offset, Access::Read(&mut data)) {
-                Ok(()) => ok(Reply::RegionRead(RegionAccessRepr {
-                    data: &data,
-                    ..r
-                })),
+                Ok(()) => ok(Reply::RegionRead(RegionAccessRepr { data: &data, ..r })),
                 Err(e) => err(e),
             }
         }
@@ -163,7 +160,8 @@ pub(crate) fn handle(server: &mut Server, s: &mut Session, msg: Received) -> Han
         }
         Request::WriteMulti(w) => {
             for e in &w.writes {
-                if let Err(e) = region_access(server, e.region, e.offset, Access::Write(e.bytes())) {
+                if let Err(e) = region_access(server, e.region, e.offset, Access::Write(e.bytes()))
+                {
                     return err(e);
                 }
             }
@@ -270,9 +268,7 @@ fn shared_fd<'a>(server: &'a Server, info: &RegionInfo) -> Option<BorrowedFd<'a>
         return None;
     }
     let fd = server.device.backend().region_mmap_fd(info.index).ok()?;
-    fd_kind(fd)
-        .filter(|k| k.starts_with("/memfd:"))
-        .map(|_| fd)
+    fd_kind(fd).filter(|k| k.starts_with("/memfd:")).map(|_| fd)
 }
 
 fn region_info(server: &Server, id: u16, r: &RegionInfoRepr) -> Handled {
@@ -323,7 +319,12 @@ enum Access<'a> {
 }
 
 /// A checked region access, split into the widths the backend accepts.
-fn region_access(server: &Server, region: u32, offset: u64, mut acc: Access<'_>) -> Result<(), u32> {
+fn region_access(
+    server: &Server,
+    region: u32,
+    offset: u64,
+    mut acc: Access<'_>,
+) -> Result<(), u32> {
     let backend = server.device.backend();
     let count = match &acc {
         Access::Read(b) => b.len(),
@@ -354,10 +355,18 @@ fn region_access(server: &Server, region: u32, offset: u64, mut acc: Access<'_>)
     }
     for (off, at, w) in chunks(offset, count, max) {
         let res = match (&target, &mut acc) {
-            (Target::Config, Access::Read(b)) => backend.config_read(off as usize, &mut b[at..at + w]),
-            (Target::Config, Access::Write(d)) => backend.config_write(off as usize, &d[at..at + w]),
-            (Target::Bar(i), Access::Read(b)) => backend.region_read(i.index, off, &mut b[at..at + w]),
-            (Target::Bar(i), Access::Write(d)) => backend.region_write(i.index, off, &d[at..at + w]),
+            (Target::Config, Access::Read(b)) => {
+                backend.config_read(off as usize, &mut b[at..at + w])
+            }
+            (Target::Config, Access::Write(d)) => {
+                backend.config_write(off as usize, &d[at..at + w])
+            }
+            (Target::Bar(i), Access::Read(b)) => {
+                backend.region_read(i.index, off, &mut b[at..at + w])
+            }
+            (Target::Bar(i), Access::Write(d)) => {
+                backend.region_write(i.index, off, &d[at..at + w])
+            }
         };
         res.map_err(|e| backend_errno(&e))?;
     }
@@ -425,20 +434,26 @@ fn set_irqs(
             }
             apply(server, s, kind, table)
         }
-        (IrqAction::Trigger, IrqData::None) if count == 0 => {
-            apply(server, s, kind, Vec::new())
-        }
+        (IrqAction::Trigger, IrqData::None) if count == 0 => apply(server, s, kind, Vec::new()),
         (IrqAction::Trigger, _) => {
             // The client raises the interrupt itself.
             for i in (start..start + count).filter(|&i| selected(i)) {
-                let fd = s.irq_fds.get(i).and_then(|f| f.as_ref()).ok_or(errno::EINVAL)?;
+                let fd = s
+                    .irq_fds
+                    .get(i)
+                    .and_then(|f| f.as_ref())
+                    .ok_or(errno::EINVAL)?;
                 rustix::io::write(fd, &1u64.to_ne_bytes()).map_err(|_| errno::EIO)?;
             }
             Ok(())
         }
         (IrqAction::Mask | IrqAction::Unmask, IrqData::None | IrqData::Bool(_)) => {
             for i in (start..start + count).filter(|&i| selected(i)) {
-                let fd = s.irq_fds.get(i).and_then(|f| f.as_ref()).ok_or(errno::EINVAL)?;
+                let fd = s
+                    .irq_fds
+                    .get(i)
+                    .and_then(|f| f.as_ref())
+                    .ok_or(errno::EINVAL)?;
                 let res = if r.action == IrqAction::Mask {
                     backend.irq_mask(kind, i as u32, fd.as_fd())
                 } else {
@@ -455,7 +470,12 @@ fn set_irqs(
 /// Makes the backend signal exactly the eventfds in `table` (vectors
 /// `0..table.len()`, gaps filled with private eventfds), or disables `kind`
 /// when the table is empty.
-fn apply(server: &Server, s: &mut Session, kind: IrqKind, mut table: Vec<Option<OwnedFd>>) -> Result<(), u32> {
+fn apply(
+    server: &Server,
+    s: &mut Session,
+    kind: IrqKind,
+    mut table: Vec<Option<OwnedFd>>,
+) -> Result<(), u32> {
     let backend = server.device.backend();
     while table.last().is_some_and(|f| f.is_none()) {
         table.pop();
@@ -475,7 +495,9 @@ fn apply(server: &Server, s: &mut Session, kind: IrqKind, mut table: Vec<Option<
         }
     }
     let fds: Vec<BorrowedFd<'_>> = table.iter().flatten().map(|f| f.as_fd()).collect();
-    backend.irq_enable(kind, &fds).map_err(|e| backend_errno(&e))?;
+    backend
+        .irq_enable(kind, &fds)
+        .map_err(|e| backend_errno(&e))?;
     drop(fds);
     s.irq_kind = Some(kind);
     s.irq_fds = table;

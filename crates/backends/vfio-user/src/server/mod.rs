@@ -23,7 +23,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use vfio_user_wire::{error_reply, errno, Command, Header, Kind};
+use vfio_user_wire::{errno, error_reply, Command, Header, Kind};
 
 /// How the server exports its device.
 #[derive(Debug, Clone)]
@@ -195,8 +195,7 @@ impl Server {
         let mut session = Session::default();
         let mut stats = SessionStats::default();
         let timeout = Some(self.opts.io_timeout);
-        if stream.set_read_timeout(timeout).is_err() || stream.set_write_timeout(timeout).is_err()
-        {
+        if stream.set_read_timeout(timeout).is_err() || stream.set_write_timeout(timeout).is_err() {
             stats.end = "cannot set socket timeouts".into();
             return stats;
         }

@@ -18,8 +18,8 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex, MutexGuard};
 use vfio_user_wire::{
-    errno, DmaAccessRepr, DmaMapRepr, Kind, Reply, Request, DMA_FLAG_READ,
-    DMA_FLAG_WRITE, MAX_DATA_XFER_SIZE,
+    errno, DmaAccessRepr, DmaMapRepr, Kind, Reply, Request, DMA_FLAG_READ, DMA_FLAG_WRITE,
+    MAX_DATA_XFER_SIZE,
 };
 
 /// Most DMA windows one client may have at a time (advertised as
@@ -107,7 +107,10 @@ impl ServerDma {
         r: &DmaMapRepr,
         fd: Option<OwnedFd>,
     ) -> Result<(), u32> {
-        if r.address % DMA_PAGE != 0 || r.size % DMA_PAGE != 0 || r.offset % DMA_PAGE != 0 {
+        if !r.address.is_multiple_of(DMA_PAGE)
+            || !r.size.is_multiple_of(DMA_PAGE)
+            || !r.offset.is_multiple_of(DMA_PAGE)
+        {
             return Err(errno::EINVAL);
         }
         let end = r.address.checked_add(r.size).ok_or(errno::EINVAL)?;
@@ -303,7 +306,9 @@ fn messages(st: &mut DmaState, iova: u64, mut dir: Dir<'_>) -> Result<(), Error>
             .map_err(|e| Error::io("DMA request", e))?;
         let msg = recv_message(twin.as_fd()).map_err(|e| Error::Protocol(e.to_string()))?;
         if msg.header.msg_id != id || msg.header.command != req.command() {
-            return Err(Error::Protocol("DMA reply does not match the request".into()));
+            return Err(Error::Protocol(
+                "DMA reply does not match the request".into(),
+            ));
         }
         if let Kind::Error(errno) = msg.header.kind {
             return Err(Error::Remote {
@@ -316,7 +321,11 @@ fn messages(st: &mut DmaState, iova: u64, mut dir: Dir<'_>) -> Result<(), Error>
                 buf[done..done + n].copy_from_slice(r.data);
             }
             (Reply::DmaWrite(r), Dir::Write(_)) if r.address == address && r.count == n as u64 => {}
-            _ => return Err(Error::Protocol("DMA reply does not match the request".into())),
+            _ => {
+                return Err(Error::Protocol(
+                    "DMA reply does not match the request".into(),
+                ))
+            }
         }
         done += n;
     }

@@ -1,5 +1,5 @@
 //! Shared set-up: a fake device served over a Unix socket.
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code, clippy::unwrap_used, clippy::single_range_in_vec_init)]
 
 use pcibox_kit::fake::Fake;
 use pcibox_kit::{Device, IrqKind};
