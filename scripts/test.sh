@@ -26,4 +26,5 @@ step() { echo "== $*"; "$@"; }
 step cargo fmt --all --check
 step cargo clippy --workspace --all-targets --locked -- -D warnings
 step cargo test --workspace --locked
+step cargo xtask e2e
 echo "test.sh: all checks passed"

@@ -1,6 +1,22 @@
 //! `cargo xtask`: build and test automation.
+//!
+//! - `cargo xtask e2e [FILTER…] [--disk PATH] [-j N] [--self-test] [--list] [-v]`: the QEMU
+//!   guest rig (docs/rig.md).
 
-fn main() -> std::process::ExitCode {
-    eprintln!("usage: cargo xtask <e2e> …  (nothing here yet)");
-    std::process::ExitCode::FAILURE
+mod cpio;
+mod e2e;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    match args.next().as_deref() {
+        Some("e2e") => e2e::main(args.collect()),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask e2e [FILTER…] [--disk PATH] [-j N] [--self-test] [--list] [-v]"
+            );
+            ExitCode::from(2)
+        }
+    }
 }

@@ -5,6 +5,7 @@
 //! and a non-zero exit status.
 
 mod cmd;
+mod device;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -24,6 +25,12 @@ struct Cli {
 enum Command {
     /// List PCI devices, compatible with pciutils' lspci.
     Lspci(cmd::lspci::Args),
+    /// Bind a device to vfio-pci, remembering its current driver.
+    Claim(cmd::claim::Args),
+    /// Give a claimed device back to the driver it had before.
+    Release(cmd::release::Args),
+    /// Drive an e1000e NIC: DHCP, ping, statistics, bring-up cycles, benchmark.
+    Net(cmd::net::Args),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +44,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Lspci(args) => cmd::lspci::run(args),
+        Command::Claim(args) => cmd::claim::run(args),
+        Command::Release(args) => cmd::release::run(args),
+        Command::Net(args) => cmd::net::run(args),
     };
     match result {
         Ok(code) => code,

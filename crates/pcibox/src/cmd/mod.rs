@@ -1,6 +1,9 @@
 //! One module per subcommand.
 
+pub mod claim;
 pub mod lspci;
+pub mod net;
+pub mod release;
 
 /// The error type subcommands return to `main`.
 pub type Error = Box<dyn std::error::Error + Send + Sync + 'static>;

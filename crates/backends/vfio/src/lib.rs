@@ -1,0 +1,30 @@
+//! The Linux VFIO backend of the pcibox driver kit.
+//!
+//! - [`open`]: a kit [`pcibox_kit::Device`] for a PCI device bound to
+//!   vfio-pci, through the legacy container/group API with the type1v2 IOMMU
+//!   (the rig's 6.1 kernels have no iommufd device cdev).
+//! - [`Sysfs::claim`] / [`Sysfs::release`]: bind a device to vfio-pci and
+//!   give it back to the driver it had (`pcibox claim` / `pcibox release`).
+//!
+//! Every failure is an [`Error`] naming the device and the operation. See
+//! `docs/vfio.md`.
+
+mod backend;
+mod bdf;
+mod error;
+mod ioctl;
+mod sysfs;
+
+pub use backend::VfioDevice;
+pub use bdf::Bdf;
+pub use error::{Error, Result};
+pub use sysfs::{Claimed, Released, Sysfs, VFIO_PCI};
+
+/// Opens `bdf` (bound to vfio-pci) as a kit device.
+pub fn open(bdf: Bdf) -> Result<pcibox_kit::Device> {
+    let dev = VfioDevice::open(bdf)?;
+    pcibox_kit::Device::new(Box::new(dev)).map_err(|e| Error::Unsupported {
+        bdf,
+        what: e.to_string(),
+    })
+}

@@ -1,0 +1,212 @@
+//! [`Device`]: one PCI device reached through a [`Backend`], and the state
+//! shared with the handles it gives out (regions, interrupts, DMA buffers).
+//!
+//! Teardown: dropping the `Device` disables interrupts, unmaps every DMA
+//! mapping still live and clears bus mastering, in that order. Handles that
+//! outlive it stay memory-safe (their memory stays mapped in the process
+//! until they are dropped) but the device no longer sees their IOVAs, and
+//! interrupt operations return [`Error::Closed`].
+
+use crate::backend::{Backend, DmaMemory, IrqKind, RegionInfo};
+use crate::error::{Error, Result};
+use crate::iova::IovaAllocator;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// PCI command register offset and bits.
+pub const COMMAND: usize = 0x04;
+/// Command register: memory space enable.
+pub const COMMAND_MEMORY: u16 = 1 << 1;
+/// Command register: bus master enable (DMA and MSI).
+pub const COMMAND_BUS_MASTER: u16 = 1 << 2;
+/// Command register: INTx disable.
+pub const COMMAND_INTX_DISABLE: u16 = 1 << 10;
+
+#[derive(Debug)]
+pub(crate) struct State {
+    pub closed: bool,
+    /// The enabled interrupt kind and the generation of its `Interrupts`.
+    pub irq: Option<(IrqKind, u64)>,
+    pub irq_generation: u64,
+    pub iova: IovaAllocator,
+    /// Live DMA mappings: IOVA → length.
+    pub maps: BTreeMap<u64, u64>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub backend: Box<dyn Backend>,
+    pub state: Mutex<State>,
+    pub page: u64,
+}
+
+impl Shared {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves consistent state (every
+        // mutation is a single insert/remove), so poisoning is ignored.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Allocates an IOVA for `mem` and maps it; records the mapping.
+    pub(crate) fn map(&self, mem: &DmaMemory<'_>) -> Result<u64> {
+        let mut st = self.lock();
+        if st.closed {
+            return Err(Error::Closed);
+        }
+        let iova = st
+            .iova
+            .alloc(mem.len, self.page)
+            .ok_or(Error::IovaExhausted { len: mem.len })?;
+        if let Err(e) = self.backend.dma_map(iova, mem) {
+            st.iova.free(iova, mem.len);
+            return Err(e);
+        }
+        st.maps.insert(iova, mem.len);
+        Ok(iova)
+    }
+
+    /// Unmaps and frees a mapping made by [`Shared::map`], unless teardown
+    /// already did.
+    pub(crate) fn unmap(&self, iova: u64) {
+        let mut st = self.lock();
+        let Some(len) = st.maps.remove(&iova) else {
+            return;
+        };
+        if let Err(e) = self.backend.dma_unmap(iova, len) {
+            // The IOVA stays reserved: reusing it could alias the stale mapping.
+            tracing::warn!(
+                "{}: DMA unmap of {iova:#x}+{len:#x} failed: {e}",
+                self.backend.name()
+            );
+            return;
+        }
+        st.iova.free(iova, len);
+    }
+
+    /// Turns interrupts of generation `gen` off (an `Interrupts` dropped).
+    pub(crate) fn irq_off(&self, kind: IrqKind, gen: u64) {
+        let mut st = self.lock();
+        if st.irq != Some((kind, gen)) {
+            return;
+        }
+        st.irq = None;
+        if let Err(e) = self.backend.irq_disable(kind) {
+            tracing::warn!("{}: disabling {kind} failed: {e}", self.backend.name());
+        }
+    }
+
+    /// Locks the state, failing unless interrupts of generation `gen` are
+    /// still the live ones (the guard keeps them so while the caller acts).
+    pub(crate) fn lock_irq(&self, kind: IrqKind, gen: u64) -> Result<MutexGuard<'_, State>> {
+        let st = self.lock();
+        if st.closed || st.irq != Some((kind, gen)) {
+            return Err(Error::Closed);
+        }
+        Ok(st)
+    }
+}
+
+/// One PCI device, reached through a backend. `Send + Sync`; share it with
+/// `&Device` or an `Arc`.
+#[derive(Debug)]
+pub struct Device {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Device {
+    /// Takes over `backend` (an opened device). Queries the IOVA ranges.
+    pub fn new(backend: Box<dyn Backend>) -> Result<Self> {
+        let ranges = backend.iova_ranges()?;
+        let page = rustix::param::page_size() as u64;
+        let shared = Shared {
+            backend,
+            page,
+            state: Mutex::new(State {
+                closed: false,
+                irq: None,
+                irq_generation: 0,
+                iova: IovaAllocator::new(&ranges, page),
+                maps: BTreeMap::new(),
+            }),
+        };
+        Ok(Device {
+            shared: Arc::new(shared),
+        })
+    }
+
+    /// The backend's name for the device, e.g. `vfio:0000:00:04.0`.
+    pub fn name(&self) -> &str {
+        self.shared.backend.name()
+    }
+
+    /// The backend itself, for operations the kit does not wrap.
+    pub fn backend(&self) -> &dyn Backend {
+        &*self.shared.backend
+    }
+
+    /// Describes region `index` (BAR 0–5, 6 = ROM); an error if absent.
+    pub fn region_info(&self, index: u32) -> Result<RegionInfo> {
+        match self.shared.backend.region_info(index)? {
+            Some(info) if info.size > 0 => Ok(info),
+            _ => Err(Error::Region {
+                index,
+                what: "no such region",
+            }),
+        }
+    }
+
+    /// Resets the device. Interrupt and DMA setup made through the kit stay
+    /// in place; device registers (and the command register) are reset, so
+    /// re-enable memory space and bus mastering afterwards.
+    pub fn reset(&self) -> Result<()> {
+        self.shared.backend.reset()
+    }
+
+    /// Number of live DMA mappings (for leak checks and diagnostics).
+    pub fn dma_mapping_count(&self) -> usize {
+        self.shared.lock().maps.len()
+    }
+
+    /// The interrupt kind currently enabled, if any.
+    pub fn enabled_interrupts(&self) -> Option<IrqKind> {
+        self.shared.lock().irq.map(|(k, _)| k)
+    }
+
+    /// The page size DMA lengths and IOVAs are rounded to.
+    pub fn page_size(&self) -> u64 {
+        self.shared.page
+    }
+}
+
+impl Drop for Device {
+    fn drop(&mut self) {
+        let sh = &self.shared;
+        let name = sh.backend.name();
+        let mut st = sh.lock();
+        st.closed = true;
+        // 1. Interrupts off.
+        if let Some((kind, _)) = st.irq.take() {
+            if let Err(e) = sh.backend.irq_disable(kind) {
+                tracing::warn!("{name}: teardown: disabling {kind} failed: {e}");
+            }
+        }
+        // 2. Stop DMA at the source, then 3. remove every mapping.
+        let mut cmd = [0u8; 2];
+        if sh.backend.config_read(COMMAND, &mut cmd).is_ok() {
+            let v = u16::from_le_bytes(cmd) & !COMMAND_BUS_MASTER;
+            if let Err(e) = sh.backend.config_write(COMMAND, &v.to_le_bytes()) {
+                tracing::warn!("{name}: teardown: clearing bus master failed: {e}");
+            }
+        }
+        for (iova, len) in std::mem::take(&mut st.maps) {
+            match sh.backend.dma_unmap(iova, len) {
+                Ok(()) => {
+                    st.iova.free(iova, len);
+                }
+                Err(e) => {
+                    tracing::warn!("{name}: teardown: DMA unmap {iova:#x}+{len:#x} failed: {e}")
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Mapping arbitrary caller memory for DMA, for callers that manage the
+//! memory themselves. Unsafe: the kit cannot know how long it lives.
+#![allow(unsafe_code)]
+
+use crate::backend::DmaMemory;
+use crate::device::{Device, Shared};
+use crate::error::{Error, Result};
+use std::sync::Arc;
+
+/// A mapping of caller memory at an IOVA; unmapped from the device on drop.
+#[derive(Debug)]
+pub struct DmaMapping {
+    shared: Arc<Shared>,
+    iova: u64,
+    len: u64,
+}
+
+impl DmaMapping {
+    /// The device's address of the first byte.
+    pub fn iova(&self) -> u64 {
+        self.iova
+    }
+    /// Length in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+    /// Never true (mappings are at least a page).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Drop for DmaMapping {
+    fn drop(&mut self) {
+        self.shared.unmap(self.iova);
+    }
+}
+
+impl Device {
+    /// Makes `len` bytes of process memory at `vaddr` (both page aligned)
+    /// visible to the device at a fresh IOVA.
+    ///
+    /// # Safety
+    /// The memory must stay allocated (not freed, unmapped or remapped) and
+    /// must not be used for anything the device must not see or change until
+    /// the returned [`DmaMapping`] is dropped. Forgetting the mapping
+    /// (`mem::forget`) keeps the device's access alive; the memory must then
+    /// never be freed while the `Device` lives. With `device_writable` the
+    /// device may write the memory at any time, so Rust references to it
+    /// must not exist while the device is active.
+    pub unsafe fn map_raw(
+        &self,
+        vaddr: *mut u8,
+        len: usize,
+        device_writable: bool,
+    ) -> Result<DmaMapping> {
+        let page = self.shared.page as usize;
+        let addr = vaddr as usize;
+        if addr % page != 0 || len == 0 || len % page != 0 {
+            return Err(Error::Dma {
+                what: "address and length must be whole pages",
+                offset: addr as u64,
+                len: len as u64,
+            });
+        }
+        let iova = self.shared.map(&DmaMemory {
+            vaddr: addr,
+            len: len as u64,
+            fd: None,
+            fd_offset: 0,
+            device_writable,
+        })?;
+        Ok(DmaMapping {
+            shared: self.shared.clone(),
+            iova,
+            len: len as u64,
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use crate::fake::Fake;
+    use crate::{Device, IOVA_FLOOR};
+
+    #[test]
+    fn raw_caller_memory_maps_and_unmaps() {
+        let f = Fake::new(1, 2);
+        let d = Device::new(Box::new(f.clone())).unwrap();
+        let p = d.page_size() as usize;
+        let mut mem = vec![0u8; 3 * p];
+        let start = mem.as_mut_ptr().align_offset(p);
+        // SAFETY: the page-aligned window lies in `mem`, which outlives the
+        // mapping (dropped below) and is not touched while mapped.
+        let m = unsafe { d.map_raw(mem.as_mut_ptr().add(start), p, true) }.unwrap();
+        assert_eq!(f.mapping_count(), 1);
+        assert!(m.iova() >= IOVA_FLOOR);
+        assert_eq!(m.len(), p as u64);
+        drop(m);
+        assert_eq!(f.mapping_count(), 0);
+        // SAFETY: misaligned on purpose; refused before anything is mapped.
+        assert!(unsafe { d.map_raw(mem.as_mut_ptr().add(start + 1), p, true) }.is_err());
+        assert_eq!(f.mapping_count(), 0);
+    }
+}

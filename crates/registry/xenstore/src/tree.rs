@@ -1,0 +1,156 @@
+//! The tree: a map from absolute path to node, with per-domain ownership
+//! counts for the node quota.
+
+use crate::node::Node;
+use std::collections::{BTreeMap, HashMap};
+use xenstore_wire::{path, PermKind};
+
+/// Changes to apply at once: `None` removes the node.
+pub type ChangeSet = BTreeMap<String, Option<Node>>;
+
+/// The committed tree.
+#[derive(Debug, Clone)]
+pub struct Tree {
+    nodes: HashMap<String, Node>,
+    owned: HashMap<u16, u32>,
+    next_gen: u64,
+}
+
+impl Default for Tree {
+    fn default() -> Self {
+        Tree::new()
+    }
+}
+
+impl Tree {
+    /// A tree holding xenstored's initial layout: `/`, `/local`,
+    /// `/local/domain` and `/tool`, all owned by dom0 with no default access.
+    pub fn new() -> Tree {
+        let mut t = Tree {
+            nodes: HashMap::new(),
+            owned: HashMap::new(),
+            next_gen: 1,
+        };
+        let mut changes = ChangeSet::new();
+        let mut root = Node::new(0, PermKind::None);
+        root.children = vec!["local".into(), "tool".into()];
+        let mut local = Node::new(0, PermKind::None);
+        local.children = vec!["domain".into()];
+        changes.insert("/".into(), Some(root));
+        changes.insert("/local".into(), Some(local));
+        changes.insert("/local/domain".into(), Some(Node::new(0, PermKind::None)));
+        changes.insert("/tool".into(), Some(Node::new(0, PermKind::None)));
+        t.apply(&changes);
+        t
+    }
+
+    /// An empty tree (no root), for loading a snapshot into.
+    pub fn empty() -> Tree {
+        Tree {
+            nodes: HashMap::new(),
+            owned: HashMap::new(),
+            next_gen: 1,
+        }
+    }
+
+    /// The node at an absolute path.
+    pub fn get(&self, path: &str) -> Option<&Node> {
+        self.nodes.get(path)
+    }
+
+    /// How many nodes a domain owns.
+    pub fn owned_by(&self, domid: u16) -> u32 {
+        self.owned.get(&domid).copied().unwrap_or(0)
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether the tree has no nodes at all (not even a root).
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The generation the next change will get.
+    pub fn generation(&self) -> u64 {
+        self.next_gen
+    }
+
+    fn count(&mut self, owner: u16, delta: i64) {
+        let c = self.owned.entry(owner).or_insert(0);
+        *c = u32::try_from(i64::from(*c) + delta).unwrap_or(0);
+    }
+
+    /// Applies a change set; every changed node gets one new generation.
+    pub fn apply(&mut self, changes: &ChangeSet) {
+        let gen = self.next_gen;
+        self.next_gen += 1;
+        for (p, change) in changes {
+            if let Some(old) = self.nodes.remove(p) {
+                self.count(old.owner(), -1);
+            }
+            if let Some(node) = change {
+                let mut node = node.clone();
+                node.gen = gen;
+                self.count(node.owner(), 1);
+                self.nodes.insert(p.clone(), node);
+            }
+        }
+    }
+
+    /// Every node, parents before children and children in creation order.
+    pub fn walk(&self) -> Vec<(String, &Node)> {
+        let mut out = Vec::with_capacity(self.nodes.len());
+        let mut stack = vec!["/".to_string()];
+        while let Some(p) = stack.pop() {
+            if let Some(n) = self.nodes.get(&p) {
+                for c in n.children.iter().rev() {
+                    stack.push(path::join(&p, c));
+                }
+                out.push((p, n));
+            }
+        }
+        out
+    }
+
+    /// Checks the tree's invariants: a root exists, every child named by a
+    /// node exists, every node but the root is named by its parent, and the
+    /// ownership counts match. Returns a description of the first breach.
+    pub fn check(&self) -> Result<(), String> {
+        if !self.nodes.contains_key("/") {
+            return Err("no root".into());
+        }
+        let mut owned: HashMap<u16, u32> = HashMap::new();
+        for (p, n) in &self.nodes {
+            *owned.entry(n.owner()).or_insert(0) += 1;
+            if n.perms.is_empty() {
+                return Err(format!("{p}: no permissions"));
+            }
+            for c in &n.children {
+                if !self.nodes.contains_key(&path::join(p, c)) {
+                    return Err(format!("{p}: missing child {c}"));
+                }
+            }
+            if let Some(parent) = path::parent(p) {
+                let named = self
+                    .nodes
+                    .get(parent)
+                    .is_some_and(|pn| pn.children.iter().any(|c| c == path::basename(p)));
+                if !named {
+                    return Err(format!("{p}: not named by its parent"));
+                }
+            }
+        }
+        for (d, c) in &owned {
+            if self.owned_by(*d) != *c {
+                return Err(format!(
+                    "domain {d}: owns {c}, counted {}",
+                    self.owned_by(*d)
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,226 @@
+//! `cargo xtask e2e`: run the guest tests, each in its own QEMU VM. See docs/rig.md.
+
+mod args;
+mod disk;
+mod host;
+mod initramfs;
+mod report;
+mod vm;
+
+use report::{Expect, Outcome};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// One entry of `pcibox-guest-tests list --json` (the single source of truth for needs).
+#[derive(Debug, Clone, Deserialize)]
+struct Listing {
+    name: String,
+    about: String,
+    needs: Needs,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Needs {
+    timeout_s: u64,
+    disk: String,
+    monitor: bool,
+    hidden: bool,
+    expect: Expect,
+}
+
+pub fn main(argv: Vec<String>) -> ExitCode {
+    let args = match args::parse(argv) {
+        Ok(a) => a,
+        Err(e) => {
+            if !e.is_empty() {
+                eprintln!("xtask e2e: {e}");
+            }
+            eprintln!("{}", args::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    match run(&args) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("xtask e2e: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(Path::to_path_buf).unwrap_or(manifest)
+}
+
+fn list_tests(bins: &Path) -> Result<Vec<Listing>, String> {
+    let json =
+        host::output(Command::new(bins.join("pcibox-guest-tests")).args(["list", "--json"]))?;
+    let tests: Vec<Listing> =
+        serde_json::from_str(&json).map_err(|e| format!("pcibox-guest-tests list --json: {e}"))?;
+    // Names become file and directory names: keep them plain.
+    if let Some(bad) = tests.iter().find(|t| !valid_name(&t.name)) {
+        return Err(format!("test name {:?} is not [a-z0-9-]+", bad.name));
+    }
+    Ok(tests)
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// A prepared disk: the image QEMU attaches and the facts put into `/rig/`.
+struct Prepared {
+    image: PathBuf,
+    facts: disk::Facts,
+}
+
+fn run(args: &args::Args) -> Result<bool, String> {
+    let t0 = Instant::now();
+    let root = workspace_root();
+    let rig = root.join(".rig");
+    host::ensure_packages()?;
+    let bins = host::build_guest_binaries(&root)?;
+    let all = list_tests(&bins)?;
+    let tests: Vec<Listing> = all
+        .into_iter()
+        .filter(|t| t.needs.hidden == args.self_test && args::selected(&args.filters, &t.name))
+        .collect();
+    if tests.is_empty() {
+        return Err(format!(
+            "no {}test matches {:?}",
+            if args.self_test { "self-" } else { "" },
+            args.filters
+        ));
+    }
+    if args.list {
+        for t in &tests {
+            let n = &t.needs;
+            println!(
+                "{:<28} disk={:<11} timeout={}s{}  {}",
+                t.name,
+                n.disk,
+                n.timeout_s,
+                if n.monitor { " monitor" } else { "" },
+                t.about
+            );
+        }
+        return Ok(true);
+    }
+    let kernel = host::guest_kernel(&rig)?;
+    let base = initramfs::base(&bins, &kernel.modules)?;
+
+    // Disks: the user's image for everything, or each kind the selected tests need.
+    let mut disks: BTreeMap<String, Prepared> = BTreeMap::new();
+    for t in &tests {
+        let key = if args.disk.is_some() {
+            "user"
+        } else {
+            t.needs.disk.as_str()
+        };
+        if disks.contains_key(key) {
+            continue;
+        }
+        let image = match &args.disk {
+            Some(p) => {
+                std::fs::canonicalize(p).map_err(|e| format!("--disk {}: {e}", p.display()))?
+            }
+            None if disk::KINDS.contains(&key) => disk::create(&rig.join("disks"), key)?,
+            None => return Err(format!("{} needs an unknown disk kind {key:?}", t.name)),
+        };
+        let facts = disk::Facts::gather(&image, key)?;
+        disks.insert(key.to_owned(), Prepared { image, facts });
+    }
+
+    let logs = rig.join("logs");
+    std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
+    println!(
+        "e2e: {} test(s), -j {}, kernel {}, prepared in {:.1} s; logs in {}",
+        tests.len(),
+        args.jobs,
+        kernel.package,
+        t0.elapsed().as_secs_f64(),
+        logs.display()
+    );
+
+    let next = AtomicUsize::new(0);
+    let tally = Mutex::new((0usize, 0usize));
+    let run_one = |t: &Listing| -> Result<(Outcome, Duration), String> {
+        let key = if args.disk.is_some() {
+            "user"
+        } else {
+            t.needs.disk.as_str()
+        };
+        let prepared = disks
+            .get(key)
+            .ok_or_else(|| format!("disk {key} not prepared"))?;
+        let run_dir = vm::run_dir(&t.name);
+        std::fs::create_dir_all(&run_dir).map_err(|e| format!("{}: {e}", run_dir.display()))?;
+        let initrd = run_dir.join("initrd");
+        let mut image = base.clone();
+        image.extend_from_slice(&initramfs::overlay(&t.name, &prepared.facts));
+        std::fs::write(&initrd, &image).map_err(|e| format!("{}: {e}", initrd.display()))?;
+        let log = logs.join(format!("{}.log", t.name));
+        let spec = vm::Spec {
+            test: &t.name,
+            kernel: &kernel.vmlinuz,
+            initrd: &initrd,
+            disk: &prepared.image,
+            timeout: Duration::from_secs(t.needs.timeout_s),
+            monitor: t.needs.monitor,
+            run_dir: &run_dir,
+            log: &log,
+            verbose: args.verbose,
+        };
+        let result = vm::run(&spec);
+        // Remove exactly what this VM left (vm::run removed its sockets), never a tree.
+        let _ = std::fs::remove_file(&initrd);
+        let _ = std::fs::remove_dir(&run_dir);
+        Ok(result)
+    };
+    std::thread::scope(|s| {
+        for _ in 0..args.jobs.min(tests.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(t) = tests.get(i) else { break };
+                let (outcome, took) =
+                    run_one(t).unwrap_or_else(|e| (Outcome::Fail(e), Duration::ZERO));
+                let (ok, line) = report::line(&t.name, &outcome, t.needs.expect, took);
+                let mut tally = tally.lock().unwrap_or_else(|p| p.into_inner());
+                if ok {
+                    tally.0 += 1;
+                } else {
+                    tally.1 += 1;
+                }
+                println!("{line}");
+            });
+        }
+    });
+    // Only this run's own directory (each VM removed its subdirectory already).
+    let _ = std::fs::remove_dir(vm::run_root());
+    let (passed, failed) = *tally.lock().unwrap_or_else(|p| p.into_inner());
+    println!("{}", report::summary(passed, failed, t0.elapsed()));
+    Ok(failed == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names_must_be_plain() {
+        assert!(super::valid_name("rig-boot"));
+        assert!(super::valid_name("e1000e-dhcp"));
+        assert!(!super::valid_name(""));
+        assert!(!super::valid_name("../x"));
+        assert!(!super::valid_name("a b"));
+        assert!(!super::valid_name("Rig"));
+    }
+}
