@@ -25,6 +25,8 @@ struct Cli {
 enum Command {
     /// List PCI devices, compatible with pciutils' lspci.
     Lspci(cmd::lspci::Args),
+    /// Run the XenStore-compatible registry daemon.
+    Xenstored(cmd::xenstored::Args),
     /// Bind a device to vfio-pci, remembering its current driver.
     Claim(cmd::claim::Args),
     /// Give a claimed device back to the driver it had before.
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Lspci(args) => cmd::lspci::run(args),
+        Command::Xenstored(args) => cmd::xenstored::run(args),
         Command::Claim(args) => cmd::claim::run(args),
         Command::Release(args) => cmd::release::run(args),
         Command::Net(args) => cmd::net::run(args),

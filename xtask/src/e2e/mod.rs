@@ -1,6 +1,7 @@
 //! `cargo xtask e2e`: run the guest tests, each in its own QEMU VM. See docs/rig.md.
 
 mod args;
+mod child;
 mod disk;
 mod host;
 mod initramfs;

@@ -121,7 +121,8 @@ fn run_inner(spec: &Spec<'_>) -> Result<Outcome, String> {
     let mut log =
         std::fs::File::create(spec.log).map_err(|e| format!("{}: {e}", spec.log.display()))?;
     let log_err = log.try_clone().map_err(|e| format!("log: {e}"))?;
-    let mut child = Command::new("qemu-system-x86_64")
+    let mut qemu = Command::new("qemu-system-x86_64");
+    let mut child = super::child::die_with_parent(&mut qemu)
         .args(qemu_args(spec, &ctl, &qmp))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -6,8 +6,10 @@
 //! - [`Quotas`]: limits for unprivileged domains, with xenstored's defaults.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod daemon;
 mod node;
 mod ops;
+pub mod persist;
 mod quota;
 mod store;
 mod tree;
