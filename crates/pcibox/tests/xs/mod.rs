@@ -172,3 +172,60 @@ fn spawn(args: &[String]) -> Child {
         .spawn()
         .unwrap()
 }
+
+/// Sends one raw request.
+pub fn send(s: &mut UnixStream, ty: u32, req_id: u32, tx: u32, payload: &[u8]) {
+    use std::io::Write;
+    let mut msg = Vec::new();
+    for v in [ty, req_id, tx, payload.len() as u32] {
+        msg.extend_from_slice(&v.to_le_bytes());
+    }
+    msg.extend_from_slice(payload);
+    s.write_all(&msg).unwrap();
+}
+
+/// Reads one raw message: (type, req_id, payload); `None` at end of stream.
+pub fn recv(s: &mut UnixStream) -> Option<(u32, u32, Vec<u8>)> {
+    use std::io::Read;
+    let mut h = [0u8; 16];
+    match s.read_exact(&mut h) {
+        Ok(()) => {}
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+            ) =>
+        {
+            return None
+        }
+        Err(e) => panic!("read: {e}"),
+    }
+    let f = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+    let mut payload = vec![0; f(12) as usize];
+    s.read_exact(&mut payload).ok()?;
+    Some((f(0), f(4), payload))
+}
+
+/// Sends a request and returns the reply (skipping watch events).
+pub fn call(s: &mut UnixStream, ty: u32, tx: u32, payload: &[u8]) -> (u32, Vec<u8>) {
+    static REQ: AtomicU32 = AtomicU32::new(1);
+    let id = REQ.fetch_add(1, Ordering::Relaxed);
+    send(s, ty, id, tx, payload);
+    loop {
+        let (t, r, p) = recv(s).expect("reply");
+        if t == 15 {
+            continue;
+        }
+        assert_eq!(r, id, "reply to our request");
+        return (t, p);
+    }
+}
+
+/// The error name of a reply, or "OK"-ish success marker `""`.
+pub fn errname(reply: &(u32, Vec<u8>)) -> String {
+    if reply.0 == 16 {
+        String::from_utf8_lossy(reply.1.strip_suffix(b"\0").unwrap_or(&reply.1)).into_owned()
+    } else {
+        String::new()
+    }
+}

@@ -6,6 +6,7 @@
 //! - [`Quotas`]: limits for unprivileged domains, with xenstored's defaults.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod client;
 pub mod daemon;
 mod node;
 mod ops;
@@ -14,6 +15,7 @@ mod quota;
 mod store;
 mod tree;
 mod watch;
+pub mod xenbus;
 
 pub use node::{Caller, Node};
 pub use ops::{Event, EventKind};

@@ -87,12 +87,20 @@ impl View<'_> {
         self.tx.seen.get(p).and_then(Option::as_ref)
     }
 
+    /// Stores a node the caller wrote; its size counts against the quota.
     fn put(&mut self, p: &str, node: Option<Node>) -> Result<(), Errno> {
         if let Some(n) = &node {
             if !self.caller.privileged && n.size() > self.quotas.node_size as usize {
                 return Err(Errno::ENOSPC);
             }
         }
+        self.put_unchecked(p, node)
+    }
+
+    /// Stores a node changed as a side effect (a parent gaining or losing a
+    /// child): as in xenstored, that does not count against the node-size
+    /// quota, or no domain could add children below a busy directory.
+    fn put_unchecked(&mut self, p: &str, node: Option<Node>) -> Result<(), Errno> {
         let old_owner = self.get(p).map(Node::owner);
         if let Some(o) = old_owner {
             *self.tx.owned_delta.entry(o).or_insert(0) -= 1;
@@ -217,7 +225,7 @@ impl View<'_> {
                 gen: 0,
             };
             parent.children.push(path::basename(mp).to_string());
-            self.put(&parent_path, Some(parent))?;
+            self.put_unchecked(&parent_path, Some(parent))?;
             parent_path = mp.clone();
             parent = child;
         }
@@ -278,7 +286,7 @@ impl View<'_> {
         if let Some(mut parent) = self.get(&parent_path).cloned() {
             let name = path::basename(p);
             parent.children.retain(|c| c != name);
-            self.put(&parent_path, Some(parent))?;
+            self.put_unchecked(&parent_path, Some(parent))?;
         }
         self.changed(p, EventKind::Removed, node.perms);
         Ok(())
