@@ -29,6 +29,8 @@ enum Command {
     Claim(cmd::claim::Args),
     /// Give a claimed device back to the driver it had before.
     Release(cmd::release::Args),
+    /// Drive an NVMe controller from user space: identify, partitions, read/write/verify, bench.
+    Nvme(cmd::nvme::Args),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         Command::Lspci(args) => cmd::lspci::run(args),
         Command::Claim(args) => cmd::claim::run(args),
         Command::Release(args) => cmd::release::run(args),
+        Command::Nvme(args) => cmd::nvme::run(args),
     };
     match result {
         Ok(code) => code,

@@ -2,6 +2,7 @@
 
 pub mod claim;
 pub mod lspci;
+pub mod nvme;
 pub mod release;
 
 /// The error type subcommands return to `main`.
