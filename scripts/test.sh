@@ -26,5 +26,6 @@ step() { echo "== $*"; "$@"; }
 step cargo fmt --all --check
 step cargo clippy --workspace --all-targets --locked -- -D warnings
 step cargo test --workspace --locked
+step cargo xtask e2e --self-test
 step cargo xtask e2e
 echo "test.sh: all checks passed"

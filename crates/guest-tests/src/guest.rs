@@ -187,3 +187,20 @@ pub fn run(program: &str, args: &[&str]) -> Result<Output, Failure> {
 pub fn dmesg() -> Result<String, Failure> {
     Ok(run("dmesg", &[])?.ok()?.stdout)
 }
+
+/// A point in the kernel log: `new_lines()` returns what was logged after it (e.g. to look for a
+/// `DMAR: … fault addr` line caused by the test's own DMA).
+#[derive(Debug, Clone, Copy)]
+pub struct DmesgMark(usize);
+
+/// Marks the current end of the kernel log.
+pub fn dmesg_mark() -> Result<DmesgMark, Failure> {
+    Ok(DmesgMark(dmesg()?.lines().count()))
+}
+
+impl DmesgMark {
+    /// The kernel log lines logged since the mark.
+    pub fn new_lines(&self) -> Result<Vec<String>, Failure> {
+        Ok(dmesg()?.lines().skip(self.0).map(str::to_owned).collect())
+    }
+}

@@ -57,6 +57,12 @@ pub const TESTS: &[Test] = &[
         needs: Needs::DEFAULT.self_test(Expect::Fail),
     },
     Test {
+        name: "rig-selftest-abort",
+        about: "self-test: a test process killed by a signal (no result line) must be reported FAIL",
+        run: selftest_abort,
+        needs: Needs::DEFAULT.self_test(Expect::Fail),
+    },
+    Test {
         name: "rig-selftest-hang",
         about: "self-test: a test that never returns must be reported HUNG",
         run: selftest_hang,
@@ -289,6 +295,10 @@ fn selftest_panic(_: &Ctx) -> Outcome {
     let v: Vec<u8> = Vec::new();
     let _ = v[1];
     Ok(())
+}
+
+fn selftest_abort(_: &Ctx) -> Outcome {
+    std::process::abort()
 }
 
 fn selftest_hang(_: &Ctx) -> Outcome {

@@ -25,12 +25,18 @@ struct Cli {
 enum Command {
     /// List PCI devices, compatible with pciutils' lspci.
     Lspci(cmd::lspci::Args),
+    /// Run the XenStore-compatible registry daemon.
+    Xenstored(cmd::xenstored::Args),
     /// Bind a device to vfio-pci, remembering its current driver.
     Claim(cmd::claim::Args),
     /// Give a claimed device back to the driver it had before.
     Release(cmd::release::Args),
     /// Drive an NVMe controller from user space: identify, partitions, read/write/verify, bench.
     Nvme(cmd::nvme::Args),
+    /// Drive an e1000e NIC: DHCP, ping, statistics, bring-up cycles, benchmark.
+    Net(cmd::net::Args),
+    /// Export a device over vfio-user (one client at a time).
+    ServeDevice(cmd::serve_device::Args),
 }
 
 fn main() -> ExitCode {
@@ -44,9 +50,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Lspci(args) => cmd::lspci::run(args),
+        Command::Xenstored(args) => cmd::xenstored::run(args),
         Command::Claim(args) => cmd::claim::run(args),
         Command::Release(args) => cmd::release::run(args),
         Command::Nvme(args) => cmd::nvme::run(args),
+        Command::Net(args) => cmd::net::run(args),
+        Command::ServeDevice(args) => cmd::serve_device::run(args),
     };
     match result {
         Ok(code) => code,

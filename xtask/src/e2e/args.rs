@@ -3,13 +3,14 @@
 use std::path::PathBuf;
 
 pub const USAGE: &str = "\
-usage: cargo xtask e2e [FILTER…] [--disk PATH] [-j N] [--self-test] [--list] [-v]
+usage: cargo xtask e2e [FILTER…] [--disk PATH] [-j N] [--self-test] [--list] [-v] [--append ARGS]
   FILTER       run the tests whose name contains any FILTER (default: all)
   --disk PATH  attach this raw image to the NVMe controller in every test (read-only: snapshot=on)
   -j N         run N VMs at a time (default 2)
   --self-test  run the hidden rig self-tests; each passes if its outcome is the expected one
   --list       list the selected tests and their needs, run nothing
-  -v           echo every guest console line";
+  -v           echo every guest console line
+  --append ARGS  extra guest kernel parameters (e.g. \"loglevel=7\" to see the whole boot)";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Args {
@@ -19,6 +20,8 @@ pub struct Args {
     pub self_test: bool,
     pub list: bool,
     pub verbose: bool,
+    /// Extra kernel command-line parameters.
+    pub append: String,
 }
 
 impl Default for Args {
@@ -30,6 +33,7 @@ impl Default for Args {
             self_test: false,
             list: false,
             verbose: false,
+            append: String::new(),
         }
     }
 }
@@ -62,6 +66,13 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Args, String> {
             "--self-test" => out.self_test = true,
             "--list" => out.list = true,
             "-v" | "--verbose" => out.verbose = true,
+            "--append" => {
+                let v = value("--append")?;
+                if !out.append.is_empty() {
+                    out.append.push(' ');
+                }
+                out.append.push_str(&v);
+            }
             "-h" | "--help" => return Err(String::new()),
             k if k.starts_with("-j") && k.len() > 2 => {
                 out.jobs = match k[2..].parse::<usize>() {

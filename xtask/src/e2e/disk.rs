@@ -33,7 +33,10 @@ start=100352, size=8192, type=c
 /// Creates the image for `kind` under `dir` (recreated each run: cheap and deterministic).
 pub fn create(dir: &Path, kind: &str) -> Result<PathBuf, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let path = dir.join(format!("{kind}.img"));
+    let dest = dir.join(format!("{kind}.img"));
+    // Built under a private name and renamed into place: a concurrent run's VM never opens a
+    // half-written image (the content is deterministic, so either version is the same bytes).
+    let path = dir.join(format!(".{kind}.img.{}", std::process::id()));
     let _ = std::fs::remove_file(&path);
     let file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     file.set_len(SIZE)
@@ -55,9 +58,13 @@ pub fn create(dir: &Path, kind: &str) -> Result<PathBuf, String> {
                 .and_then(|_| f.write_all(&[0; 4]))
                 .map_err(|e| format!("{}: {e}", path.display()))?;
         }
-        other => return Err(format!("unknown disk kind {other:?}")),
+        other => {
+            let _ = std::fs::remove_file(&path);
+            return Err(format!("unknown disk kind {other:?}"));
+        }
     }
-    Ok(path)
+    std::fs::rename(&path, &dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+    Ok(dest)
 }
 
 fn sfdisk(path: &Path, script: &str) -> Result<(), String> {
@@ -148,5 +155,67 @@ impl Facts {
             ("sgdisk.p", self.sgdisk_p.as_bytes()),
             ("disk-head.bin", &self.head),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs the real sfdisk/sgdisk (scripts/test.sh installs fdisk and gdisk).
+    #[test]
+    fn images_are_deterministic_and_tools_agree() {
+        let dir = std::env::temp_dir().join(format!("xtask-disk-test-{}", std::process::id()));
+        let a = create(&dir.join("a"), "gpt").expect("gpt a");
+        let b = create(&dir.join("b"), "gpt").expect("gpt b");
+        assert_eq!(
+            std::fs::read(&a).expect("a"),
+            std::fs::read(&b).expect("b"),
+            "same script, same bytes"
+        );
+        let facts = Facts::gather(&a, "gpt").expect("facts");
+        assert!(
+            facts.sfdisk_dump.contains("label: gpt"),
+            "{}",
+            facts.sfdisk_dump
+        );
+        assert_eq!(facts.sfdisk_dump.matches(" : start=").count(), 3);
+        assert_eq!(facts.head.len(), HEAD);
+        assert_eq!(&facts.head[512..520], b"EFI PART");
+
+        let mbr = Facts::gather(&create(&dir, "mbr").expect("mbr"), "mbr").expect("facts");
+        assert!(mbr.sfdisk_dump.contains("label: dos"));
+        // primary 1, extended 2, logical 5 and 6, primary 3
+        assert_eq!(
+            mbr.sfdisk_dump.matches(" : start=").count(),
+            5,
+            "{}",
+            mbr.sfdisk_dump
+        );
+        assert!(
+            mbr.sfdisk_dump.contains("img5 : start=       20480"),
+            "{}",
+            mbr.sfdisk_dump
+        );
+
+        let bad = Facts::gather(
+            &create(&dir, "damaged-gpt").expect("damaged"),
+            "damaged-gpt",
+        )
+        .expect("facts");
+        assert!(bad.sgdisk_p.contains("corrupt GPT"), "{}", bad.sgdisk_p);
+        assert_eq!(&bad.head[528..532], &[0; 4]);
+
+        let blank = Facts::gather(&create(&dir, "blank").expect("blank"), "blank").expect("facts");
+        assert!(blank.sfdisk_dump.is_empty() && !blank.sfdisk_err.is_empty());
+        assert!(create(&dir, "bogus").is_err());
+        for sub in ["a", "b"] {
+            let _ = std::fs::remove_file(dir.join(sub).join("gpt.img"));
+            let _ = std::fs::remove_dir(dir.join(sub));
+        }
+        for kind in ["mbr", "damaged-gpt", "blank"] {
+            let _ = std::fs::remove_file(dir.join(format!("{kind}.img")));
+        }
+        let _ = std::fs::remove_dir(&dir);
     }
 }

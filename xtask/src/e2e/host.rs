@@ -132,7 +132,15 @@ fn find_kernel(dir: &Path, package: &str) -> Option<Kernel> {
 pub fn guest_kernel(rig: &Path) -> Result<Kernel, Error> {
     let cache = rig.join("kernel");
     std::fs::create_dir_all(&cache).map_err(|e| format!("{}: {e}", cache.display()))?;
-    let package = match current_kernel_package() {
+    // A fresh machine may have no apt lists yet: refresh once if we may.
+    let current = current_kernel_package().or_else(|e| {
+        if is_root() && output(Command::new("apt-get").args(["update", "-qq"])).is_ok() {
+            current_kernel_package()
+        } else {
+            Err(e)
+        }
+    });
+    let package = match current {
         Ok(p) => p,
         Err(e) => {
             // Offline or no apt lists: any kernel already extracted will do.

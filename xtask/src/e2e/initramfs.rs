@@ -35,6 +35,10 @@ done
 cd /tmp
 /bin/pcibox-guest-tests run "$test"
 status=$?
+# run exits 0 or 1 after printing its result; anything else (a signal, an abort) did not print one.
+if [ $status -gt 1 ]; then
+    echo "@@rig result fail: pcibox-guest-tests run $test died with status $status"
+fi
 /bin/pcibox-guest-tests exit $status
 echo "@@rig init: isa-debug-exit failed"
 poweroff -f

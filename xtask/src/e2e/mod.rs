@@ -1,6 +1,7 @@
 //! `cargo xtask e2e`: run the guest tests, each in its own QEMU VM. See docs/rig.md.
 
 mod args;
+mod child;
 mod disk;
 mod host;
 mod initramfs;
@@ -180,6 +181,7 @@ fn run(args: &args::Args) -> Result<bool, String> {
             run_dir: &run_dir,
             log: &log,
             verbose: args.verbose,
+            append: &args.append,
         };
         let result = vm::run(&spec);
         // Remove exactly what this VM left (vm::run removed its sockets), never a tree.

@@ -28,6 +28,8 @@ pub struct Spec<'a> {
     pub run_dir: &'a Path,
     pub log: &'a Path,
     pub verbose: bool,
+    /// Extra kernel parameters (`--append`).
+    pub append: &'a str,
 }
 
 /// The QEMU command line (BRIEF §4: q35 + intel-iommu under TCG, devices at fixed addresses).
@@ -65,10 +67,15 @@ pub fn qemu_args(spec: &Spec<'_>, ctl: &Path, qmp: &Path) -> Vec<String> {
     a.push("-initrd".into());
     a.push(spec.initrd.display().to_string());
     a.push("-append".into());
-    a.push(format!(
+    let mut cmdline = format!(
         "console=ttyS0 quiet panic=-1 intel_iommu=on no_timer_check rig.test={}",
         spec.test
-    ));
+    );
+    if !spec.append.is_empty() {
+        cmdline.push(' ');
+        cmdline.push_str(spec.append);
+    }
+    a.push(cmdline);
     a.push("-drive".into());
     a.push(format!(
         "if=none,id=disk0,format=raw,snapshot=on,file={}",
@@ -121,7 +128,8 @@ fn run_inner(spec: &Spec<'_>) -> Result<Outcome, String> {
     let mut log =
         std::fs::File::create(spec.log).map_err(|e| format!("{}: {e}", spec.log.display()))?;
     let log_err = log.try_clone().map_err(|e| format!("log: {e}"))?;
-    let mut child = Command::new("qemu-system-x86_64")
+    let mut qemu = Command::new("qemu-system-x86_64");
+    let mut child = super::child::die_with_parent(&mut qemu)
         .args(qemu_args(spec, &ctl, &qmp))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -419,12 +427,13 @@ mod tests {
             run_dir: p,
             log: p,
             verbose: false,
+            append: "x=1",
         };
         let a = qemu_args(&spec, Path::new("/r/ctl"), Path::new("/r/qmp")).join(" ");
         assert!(a.contains("-machine q35"));
         assert!(a.contains("nvme,serial=pcibox-nvme0,drive=disk0,addr=04.0"));
         assert!(a.contains("file=/d.img"));
-        assert!(a.contains("rig.test=rig-boot"));
+        assert!(a.contains("rig.test=rig-boot x=1"));
         let iommu = a.find("intel-iommu").expect("iommu");
         assert!(
             iommu < a.find("nvme,").expect("nvme"),

@@ -417,7 +417,10 @@ mod tests {
     fn never_ready_times_out_after_cap_to() {
         let start = Instant::now();
         let err = Controller::new(fake(CAP, 0), &Options::default()).unwrap_err();
-        assert!(matches!(err, Error::ReadyTimeout { state: "ready", .. }), "{err}");
+        assert!(
+            matches!(err, Error::ReadyTimeout { state: "ready", .. }),
+            "{err}"
+        );
         assert!(start.elapsed() >= Duration::from_millis(500));
         assert!(err.to_string().contains("500ms"), "{err}");
     }

@@ -6,12 +6,16 @@
 //! - [`Quotas`]: limits for unprivileged domains, with xenstored's defaults.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod client;
+pub mod daemon;
 mod node;
 mod ops;
+pub mod persist;
 mod quota;
 mod store;
 mod tree;
 mod watch;
+pub mod xenbus;
 
 pub use node::{Caller, Node};
 pub use ops::{Event, EventKind};

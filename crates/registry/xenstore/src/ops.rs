@@ -34,8 +34,10 @@ pub struct Event {
 pub struct TxState {
     /// Pending node changes.
     pub changes: ChangeSet,
-    /// Generation of each committed node at first access (`None`: absent).
-    pub observed: HashMap<String, Option<u64>>,
+    /// Each committed node as first seen (`None`: absent). Later reads see
+    /// this copy, so reads in a transaction are repeatable, and commit fails
+    /// if any of them has changed since.
+    pub seen: HashMap<String, Option<Node>>,
     /// Watch events to fire on commit.
     pub events: Vec<Event>,
     /// Change in node ownership per domain.
@@ -46,9 +48,9 @@ impl TxState {
     /// Whether any committed node accessed has changed since: the
     /// transaction then fails with `EAGAIN`.
     pub fn conflicts(&self, base: &Tree) -> bool {
-        self.observed
+        self.seen
             .iter()
-            .any(|(p, gen)| base.get(p).map(|n| n.gen) != *gen)
+            .any(|(p, n)| base.get(p).map(|b| b.gen) != n.as_ref().map(|n| n.gen))
     }
 }
 
@@ -66,17 +68,8 @@ pub struct View<'a> {
 }
 
 impl View<'_> {
-    fn observe(&mut self, p: &str) {
-        if !self.tx.observed.contains_key(p) {
-            let gen = self.base.get(p).map(|n| n.gen);
-            self.tx.observed.insert(p.to_string(), gen);
-        }
-    }
-
     fn check_tx_size(&self) -> Result<(), Errno> {
-        if !self.caller.privileged
-            && self.tx.observed.len() > self.quotas.transaction_nodes as usize
-        {
+        if !self.caller.privileged && self.tx.seen.len() > self.quotas.transaction_nodes as usize {
             return Err(Errno::ENOSPC);
         }
         Ok(())
@@ -87,16 +80,27 @@ impl View<'_> {
         if self.tx.changes.contains_key(p) {
             return self.tx.changes.get(p).and_then(Option::as_ref);
         }
-        self.observe(p);
-        self.base.get(p)
+        if !self.tx.seen.contains_key(p) {
+            let node = self.base.get(p).cloned();
+            self.tx.seen.insert(p.to_string(), node);
+        }
+        self.tx.seen.get(p).and_then(Option::as_ref)
     }
 
+    /// Stores a node the caller wrote; its size counts against the quota.
     fn put(&mut self, p: &str, node: Option<Node>) -> Result<(), Errno> {
         if let Some(n) = &node {
             if !self.caller.privileged && n.size() > self.quotas.node_size as usize {
                 return Err(Errno::ENOSPC);
             }
         }
+        self.put_unchecked(p, node)
+    }
+
+    /// Stores a node changed as a side effect (a parent gaining or losing a
+    /// child): as in xenstored, that does not count against the node-size
+    /// quota, or no domain could add children below a busy directory.
+    fn put_unchecked(&mut self, p: &str, node: Option<Node>) -> Result<(), Errno> {
         let old_owner = self.get(p).map(Node::owner);
         if let Some(o) = old_owner {
             *self.tx.owned_delta.entry(o).or_insert(0) -= 1;
@@ -221,7 +225,7 @@ impl View<'_> {
                 gen: 0,
             };
             parent.children.push(path::basename(mp).to_string());
-            self.put(&parent_path, Some(parent))?;
+            self.put_unchecked(&parent_path, Some(parent))?;
             parent_path = mp.clone();
             parent = child;
         }
@@ -282,7 +286,7 @@ impl View<'_> {
         if let Some(mut parent) = self.get(&parent_path).cloned() {
             let name = path::basename(p);
             parent.children.retain(|c| c != name);
-            self.put(&parent_path, Some(parent))?;
+            self.put_unchecked(&parent_path, Some(parent))?;
         }
         self.changed(p, EventKind::Removed, node.perms);
         Ok(())

@@ -276,6 +276,17 @@ fn transactions_commit_abort_and_conflict() {
     assert_eq!(t.read(c, 0, "/t/x").unwrap(), "1");
     assert_eq!(t.read(c, 0, "/t/new/y").unwrap(), "2");
 
+    // Reads are repeatable (test-xenstore's "ta err"): an outside write
+    // after the first read stays invisible, and the commit fails.
+    let tx = t.start(c).unwrap();
+    assert_eq!(t.read(c, tx, "/t/x").unwrap(), "1");
+    t.write(o, 0, "/t/x", "b").unwrap();
+    assert_eq!(t.read(c, tx, "/t/x").unwrap(), "1");
+    t.write(c, tx, "/t/x", "c").unwrap();
+    assert_eq!(t.read(c, tx, "/t/x").unwrap(), "c");
+    assert_eq!(t.end(c, tx, true), Err(Errno::EAGAIN));
+    assert_eq!(t.read(c, 0, "/t/x").unwrap(), "b");
+
     // Creating the same node in two transactions conflicts.
     let t1 = t.start(c).unwrap();
     let t2 = t.start(o).unwrap();

@@ -1,0 +1,441 @@
+//! smoltcp glue: a [`phy::Device`] over the driver, and DHCPv4 and ICMP echo
+//! built from smoltcp's sockets (no hand-written DHCP client).
+
+use crate::error::{Error, Result};
+use crate::nic::E1000e;
+use serde::Serialize;
+use smoltcp::iface::{Config as IfaceConfig, Interface, SocketSet};
+use smoltcp::phy::{self, ChecksumCapabilities, DeviceCapabilities, Medium};
+use smoltcp::socket::{dhcpv4, icmp};
+use smoltcp::time::Instant as SmolInstant;
+use smoltcp::wire::{
+    EthernetAddress, HardwareAddress, Icmpv4Packet, Icmpv4Repr, IpAddress, IpCidr, Ipv4Address,
+    Ipv4Cidr,
+};
+use std::collections::VecDeque;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+/// Frames taken from the receive ring per refill.
+const RX_BATCH: usize = 32;
+
+/// A smoltcp device over an [`E1000e`]. Received frames are taken from the
+/// ring in batches and queued; each transmit token sends one frame.
+#[derive(Debug)]
+pub struct NetDevice<'a> {
+    nic: &'a mut E1000e,
+    rxq: VecDeque<Vec<u8>>,
+    /// The first driver error a token met (tokens cannot return errors).
+    error: Option<Error>,
+    /// Frames smoltcp gave us that could not be queued.
+    pub tx_dropped: u64,
+}
+
+impl<'a> NetDevice<'a> {
+    /// Wraps a driver.
+    pub fn new(nic: &'a mut E1000e) -> Self {
+        NetDevice {
+            nic,
+            rxq: VecDeque::new(),
+            error: None,
+            tx_dropped: 0,
+        }
+    }
+
+    /// The driver underneath.
+    pub fn nic(&mut self) -> &mut E1000e {
+        self.nic
+    }
+
+    /// Returns (and clears) the first error a token met.
+    pub fn take_error(&mut self) -> Result<()> {
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits up to `timeout` for the device (interrupt, or a completed
+    /// receive descriptor when polling). Returns at once if frames are queued.
+    pub fn wait(&mut self, timeout: Duration) -> Result<()> {
+        if !self.rxq.is_empty() || self.nic.rx_ready()? {
+            return Ok(());
+        }
+        self.nic.wait(timeout)?;
+        Ok(())
+    }
+
+    fn refill(&mut self) {
+        let q = &mut self.rxq;
+        if let Err(e) = self
+            .nic
+            .receive_batch(RX_BATCH, &mut |f| q.push_back(f.to_vec()))
+        {
+            self.error.get_or_insert(e);
+        }
+    }
+}
+
+/// A received frame.
+#[derive(Debug)]
+pub struct RxToken(Vec<u8>);
+
+impl phy::RxToken for RxToken {
+    fn consume<R, F>(self, f: F) -> R
+    where
+        F: FnOnce(&[u8]) -> R,
+    {
+        f(&self.0)
+    }
+}
+
+/// Permission to send one frame.
+#[derive(Debug)]
+pub struct TxToken<'b> {
+    nic: &'b mut E1000e,
+    error: &'b mut Option<Error>,
+    dropped: &'b mut u64,
+}
+
+impl phy::TxToken for TxToken<'_> {
+    fn consume<R, F>(self, len: usize, f: F) -> R
+    where
+        F: FnOnce(&mut [u8]) -> R,
+    {
+        let mut frame = vec![0u8; len];
+        let r = f(&mut frame);
+        // The ring may be full for a moment: reclaim and retry briefly.
+        let mut sent = false;
+        for _ in 0..100 {
+            match self.nic.transmit_batch(&[&frame]) {
+                Ok(1) => {
+                    sent = true;
+                    break;
+                }
+                Ok(_) => std::thread::sleep(Duration::from_micros(100)),
+                Err(e) => {
+                    self.error.get_or_insert(e);
+                    break;
+                }
+            }
+        }
+        if !sent {
+            *self.dropped += 1;
+        }
+        r
+    }
+}
+
+impl phy::Device for NetDevice<'_> {
+    type RxToken<'b>
+        = RxToken
+    where
+        Self: 'b;
+    type TxToken<'b>
+        = TxToken<'b>
+    where
+        Self: 'b;
+
+    fn receive(&mut self, _now: SmolInstant) -> Option<(RxToken, TxToken<'_>)> {
+        if self.rxq.is_empty() {
+            self.refill();
+        }
+        let frame = self.rxq.pop_front()?;
+        Some((
+            RxToken(frame),
+            TxToken {
+                nic: self.nic,
+                error: &mut self.error,
+                dropped: &mut self.tx_dropped,
+            },
+        ))
+    }
+
+    fn transmit(&mut self, _now: SmolInstant) -> Option<TxToken<'_>> {
+        Some(TxToken {
+            nic: self.nic,
+            error: &mut self.error,
+            dropped: &mut self.tx_dropped,
+        })
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut caps = DeviceCapabilities::default();
+        caps.medium = Medium::Ethernet;
+        caps.max_transmission_unit = 1514;
+        caps
+    }
+}
+
+fn new_iface(dev: &mut NetDevice<'_>) -> Interface {
+    let mac = dev.nic.mac().0;
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+        ^ u64::from(std::process::id());
+    let mut cfg = IfaceConfig::new(HardwareAddress::Ethernet(EthernetAddress(mac)));
+    cfg.random_seed = seed;
+    Interface::new(cfg, dev, SmolInstant::now())
+}
+
+/// What a DHCP server handed out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Lease {
+    /// Our address.
+    pub address: Ipv4Addr,
+    /// Its prefix length.
+    pub prefix_len: u8,
+    /// Default gateway.
+    pub router: Option<Ipv4Addr>,
+    /// DNS servers.
+    pub dns: Vec<Ipv4Addr>,
+    /// The server that answered.
+    pub server: Ipv4Addr,
+}
+
+impl Lease {
+    /// The address as CIDR text, e.g. `10.0.2.15/24`.
+    pub fn cidr(&self) -> String {
+        format!("{}/{}", self.address, self.prefix_len)
+    }
+}
+
+/// Runs smoltcp's DHCPv4 client until it is configured or `timeout` passes.
+pub fn dhcp(nic: &mut E1000e, timeout: Duration) -> Result<Lease> {
+    let mut dev = NetDevice::new(nic);
+    let mut iface = new_iface(&mut dev);
+    let mut sockets = SocketSet::new(vec![]);
+    let handle = sockets.add(dhcpv4::Socket::new());
+    let start = Instant::now();
+    loop {
+        iface.poll(SmolInstant::now(), &mut dev, &mut sockets);
+        dev.take_error()?;
+        if let Some(dhcpv4::Event::Configured(c)) = sockets.get_mut::<dhcpv4::Socket>(handle).poll()
+        {
+            return Ok(Lease {
+                address: c.address.address(),
+                prefix_len: c.address.prefix_len(),
+                router: c.router,
+                dns: c.dns_servers.iter().copied().collect(),
+                server: c.server.address,
+            });
+        }
+        let left = timeout.saturating_sub(start.elapsed());
+        if left.is_zero() {
+            return Err(Error::Net(format!(
+                "DHCP: no lease after {} ms",
+                timeout.as_millis()
+            )));
+        }
+        let delay = iface
+            .poll_delay(SmolInstant::now(), &sockets)
+            .map(|d| Duration::from_micros(d.total_micros()))
+            .unwrap_or(left);
+        dev.wait(delay.min(left).min(Duration::from_millis(100)))?;
+    }
+}
+
+/// How to ping.
+#[derive(Debug, Clone, Copy)]
+pub struct PingOptions {
+    /// Echo requests to send.
+    pub count: u32,
+    /// Time between requests.
+    pub interval: Duration,
+    /// How long to wait for the last reply.
+    pub timeout: Duration,
+    /// Payload bytes per request.
+    pub size: usize,
+}
+
+impl Default for PingOptions {
+    fn default() -> Self {
+        PingOptions {
+            count: 4,
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(2),
+            size: 56,
+        }
+    }
+}
+
+/// One reply.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Reply {
+    /// Sequence number.
+    pub seq: u16,
+    /// Round trip time in milliseconds.
+    pub rtt_ms: f64,
+}
+
+/// What a ping run saw.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PingReport {
+    /// Our address.
+    pub local: String,
+    /// The target.
+    pub target: Ipv4Addr,
+    /// Requests sent.
+    pub sent: u32,
+    /// Replies received (each sequence number once).
+    pub received: u32,
+    /// The replies, in arrival order.
+    pub replies: Vec<Reply>,
+}
+
+/// Sends `opts.count` ICMP echo requests to `target` from `local` (with
+/// `router` as default gateway) through smoltcp's ICMP socket, and collects
+/// the replies.
+pub fn ping(
+    nic: &mut E1000e,
+    local: Ipv4Cidr,
+    router: Option<Ipv4Addr>,
+    target: Ipv4Addr,
+    opts: PingOptions,
+) -> Result<PingReport> {
+    let mut dev = NetDevice::new(nic);
+    let mut iface = new_iface(&mut dev);
+    iface.update_ip_addrs(|addrs| {
+        let _ = addrs.push(IpCidr::Ipv4(local));
+    });
+    if let Some(gw) = router {
+        iface
+            .routes_mut()
+            .add_default_ipv4_route(gw)
+            .map_err(|e| Error::Net(format!("route via {gw}: {e}")))?;
+    }
+    let mut sockets = SocketSet::new(vec![]);
+    let n = opts.count as usize + 4;
+    let sock = icmp::Socket::new(
+        icmp::PacketBuffer::new(
+            vec![icmp::PacketMetadata::EMPTY; n],
+            vec![0; n * (opts.size + 64)],
+        ),
+        icmp::PacketBuffer::new(
+            vec![icmp::PacketMetadata::EMPTY; n],
+            vec![0; n * (opts.size + 64)],
+        ),
+    );
+    let handle = sockets.add(sock);
+    let ident = (std::process::id() as u16) ^ 0x5043;
+    sockets
+        .get_mut::<icmp::Socket>(handle)
+        .bind(icmp::Endpoint::Ident(ident))
+        .map_err(|e| Error::Net(format!("ICMP bind: {e}")))?;
+    let payload: Vec<u8> = (0..opts.size).map(|i| i as u8).collect();
+    let caps = ChecksumCapabilities::default();
+    let mut sent_at: Vec<Option<Instant>> = vec![None; opts.count as usize];
+    let mut report = PingReport {
+        local: format!("{}/{}", local.address(), local.prefix_len()),
+        target,
+        sent: 0,
+        received: 0,
+        replies: Vec::new(),
+    };
+    let start = Instant::now();
+    let mut next_send = start;
+    let mut last_deadline = None;
+    loop {
+        iface.poll(SmolInstant::now(), &mut dev, &mut sockets);
+        dev.take_error()?;
+        let sock = sockets.get_mut::<icmp::Socket>(handle);
+        while sock.can_recv() {
+            let Ok((data, from)) = sock.recv() else { break };
+            let Ok(pkt) = Icmpv4Packet::new_checked(data) else {
+                continue;
+            };
+            let Ok(Icmpv4Repr::EchoReply {
+                ident: id,
+                seq_no,
+                data,
+            }) = Icmpv4Repr::parse(&pkt, &caps)
+            else {
+                continue;
+            };
+            let slot = sent_at.get_mut(usize::from(seq_no));
+            if id != ident || from != IpAddress::Ipv4(target) || data != &payload[..] {
+                continue;
+            }
+            if let Some(slot) = slot {
+                if let Some(t) = slot.take() {
+                    report.received += 1;
+                    report.replies.push(Reply {
+                        seq: seq_no,
+                        rtt_ms: t.elapsed().as_secs_f64() * 1e3,
+                    });
+                }
+            }
+        }
+        let now = Instant::now();
+        if report.sent < opts.count && now >= next_send && sock.can_send() {
+            let seq = report.sent as u16;
+            let repr = Icmpv4Repr::EchoRequest {
+                ident,
+                seq_no: seq,
+                data: &payload,
+            };
+            let buf = sock
+                .send(repr.buffer_len(), IpAddress::Ipv4(target))
+                .map_err(|e| Error::Net(format!("ICMP send: {e}")))?;
+            let mut pkt = Icmpv4Packet::new_unchecked(buf);
+            repr.emit(&mut pkt, &caps);
+            sent_at[usize::from(seq)] = Some(now);
+            report.sent += 1;
+            next_send = now + opts.interval;
+            if report.sent == opts.count {
+                last_deadline = Some(now + opts.timeout);
+            }
+            continue;
+        }
+        if report.received == opts.count {
+            break;
+        }
+        if last_deadline.is_some_and(|d| now >= d) {
+            break;
+        }
+        let until = match last_deadline {
+            Some(d) => d,
+            None => next_send,
+        };
+        let mut delay = until.saturating_duration_since(now);
+        if let Some(d) = iface.poll_delay(SmolInstant::now(), &sockets) {
+            delay = delay.min(Duration::from_micros(d.total_micros()));
+        }
+        dev.wait(delay.min(Duration::from_millis(100)))?;
+    }
+    Ok(report)
+}
+
+/// Parses `a.b.c.d/len` into a smoltcp CIDR.
+pub fn parse_cidr(s: &str) -> Result<Ipv4Cidr> {
+    let bad = || {
+        Error::Net(format!(
+            "{s:?} is not an IPv4 address with prefix, like 10.0.2.15/24"
+        ))
+    };
+    let (a, l) = s.split_once('/').ok_or_else(bad)?;
+    let addr: Ipv4Address = a.parse().map_err(|_| bad())?;
+    let len: u8 = l.parse().map_err(|_| bad())?;
+    if len > 32 {
+        return Err(bad());
+    }
+    Ok(Ipv4Cidr::new(addr, len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidr_parsing() {
+        let c = parse_cidr("10.0.2.15/24").expect("valid");
+        assert_eq!(
+            (c.address(), c.prefix_len()),
+            (Ipv4Addr::new(10, 0, 2, 15), 24)
+        );
+        for bad in ["10.0.2.15", "10.0.2/24", "10.0.2.15/33", "x/1", ""] {
+            assert!(parse_cidr(bad).is_err(), "{bad}");
+        }
+    }
+}

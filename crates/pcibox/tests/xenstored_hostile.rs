@@ -1,0 +1,218 @@
+//! Hostile clients against `pcibox xenstored`: malformed and oversized
+//! messages, floods past the quotas, clients that never read. Each gets an
+//! error or a clean disconnect; the daemon and everyone else carry on.
+#![allow(clippy::unwrap_used)]
+
+mod xs;
+
+use pcibox_xenstore::client::Client;
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+use xs::{call, errname, recv, send, Scratch, Xenstored};
+
+const READ: u32 = 2;
+const WATCH: u32 = 4;
+const TX_START: u32 = 6;
+const TX_END: u32 = 7;
+const WRITE: u32 = 11;
+
+fn daemon(extra: &[&str]) -> (Scratch, Xenstored) {
+    let s = Scratch::new("xs-hostile");
+    let x = Xenstored::start_in(&s.0, extra);
+    (s, x)
+}
+
+fn alive(x: &mut Xenstored) {
+    assert!(x.child.try_wait().unwrap().is_none(), "daemon died");
+    x.ok("xenstore-write", &["/alive", "yes"]);
+    assert_eq!(x.ok("xenstore-read", &["/alive"]), "yes\n");
+}
+
+#[test]
+fn malformed_requests_get_einval_and_the_connection_goes_on() {
+    let (_s, mut x) = daemon(&[]);
+    for sock in [x.socket.clone(), x.domain_socket(5)] {
+        let mut c = UnixStream::connect(&sock).unwrap();
+        let long = format!("/{}\0", "a".repeat(3100));
+        let cases: Vec<(u32, Vec<u8>)> = vec![
+            (READ, b"/a//b\0".to_vec()),
+            (READ, b"/a/\0".to_vec()),
+            (READ, b"/a b\0".to_vec()),
+            (READ, b"\0".to_vec()),
+            (READ, long.into_bytes()),
+            (READ, b"/unterminated".to_vec()),
+            (WRITE, b"/no-nul-at-all".to_vec()),
+            (WATCH, b"/a\0tok".to_vec()),
+            (TX_END, b"T".to_vec()),
+            (TX_END, b"X\0".to_vec()),
+            (20, b"".to_vec()),
+            (15, b"/a\0t\0".to_vec()),
+            (16, b"EINVAL\0".to_vec()),
+            (27, b"".to_vec()),
+            (0xffff, b"".to_vec()),
+            (14, b"/a\0q7\0".to_vec()),
+            (10, b"99999\0".to_vec()),
+        ];
+        for (ty, payload) in cases {
+            let r = call(&mut c, ty, 0, &payload);
+            assert_eq!(errname(&r), "EINVAL", "type {ty} payload {payload:?}");
+        }
+        // Transaction ids that do not exist.
+        assert_eq!(errname(&call(&mut c, READ, 12345, b"/\0")), "ENOENT");
+        // The same connection still works.
+        let r = call(&mut c, 10, 0, b"5\0");
+        assert_eq!(r, (10, b"/local/domain/5\0".to_vec()));
+    }
+    alive(&mut x);
+}
+
+#[test]
+fn oversized_payload_and_garbage_disconnect_cleanly() {
+    let (_s, mut x) = daemon(&[]);
+    let mut good = Client::connect(&x.socket).unwrap();
+    good.write(0, "/before", b"1").unwrap();
+    for sock in [x.socket.clone(), x.domain_socket(6)] {
+        let mut bad = UnixStream::connect(&sock).unwrap();
+        let mut msg = Vec::new();
+        for v in [WRITE, 1, 0, 5000] {
+            msg.extend_from_slice(&u32::to_le_bytes(v));
+        }
+        msg.extend(std::iter::repeat_n(b'a', 5000));
+        // The daemon may close before taking it all.
+        let _ = bad.write_all(&msg);
+        bad.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        assert!(recv(&mut bad).is_none(), "connection closed, no reply");
+    }
+    // Random bytes, then hang up mid-message.
+    let mut junk = UnixStream::connect(x.domain_socket(5)).unwrap();
+    let mut seed = 0x1234_5678u32;
+    let bytes: Vec<u8> = (0..3000)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            (seed & 0x1f) as u8
+        })
+        .collect();
+    let _ = junk.write_all(&bytes);
+    drop(junk);
+    good.write(0, "/after", b"2").unwrap();
+    assert_eq!(
+        good.read_string(0, "/before").unwrap().as_deref(),
+        Some("1")
+    );
+    alive(&mut x);
+}
+
+#[test]
+fn floods_past_the_quotas_are_refused() {
+    let (_s, mut x) = daemon(&[]);
+    x.ok("xenstore-write", &["/local/domain/5", ""]);
+    x.ok("xenstore-chmod", &["/local/domain/5", "n5"]);
+    let mut d = UnixStream::connect(x.domain_socket(5)).unwrap();
+    // Watches: 128 per domain.
+    for i in 0..128 {
+        let r = call(&mut d, WATCH, 0, format!("w{i}\0t\0").as_bytes());
+        assert_eq!(errname(&r), "", "watch {i}");
+    }
+    assert_eq!(errname(&call(&mut d, WATCH, 0, b"w128\0t\0")), "E2BIG");
+    // Transactions: 10 per connection.
+    for i in 0..10 {
+        let r = call(&mut d, TX_START, 0, b"\0");
+        assert_eq!(r.0, TX_START, "transaction {i}");
+    }
+    assert_eq!(errname(&call(&mut d, TX_START, 0, b"\0")), "ENOSPC");
+    // Nodes: 1000 owned per domain (its home is one of them).
+    let mut made = 0;
+    loop {
+        let r = call(&mut d, WRITE, 0, format!("n{made}\0").as_bytes());
+        if !errname(&r).is_empty() {
+            assert_eq!(errname(&r), "ENOSPC");
+            break;
+        }
+        made += 1;
+        assert!(made < 2000, "node quota not enforced");
+    }
+    assert_eq!(made, 999);
+    // Oversized node values from a domain: 2048 bytes.
+    let mut big = b"n0\0".to_vec();
+    big.extend(std::iter::repeat_n(b'v', 2100));
+    assert_eq!(errname(&call(&mut d, WRITE, 0, &big)), "ENOSPC");
+    // dom0 is not limited, and everybody else carries on.
+    let mut c = Client::connect(&x.socket).unwrap();
+    for i in 0..1100 {
+        c.write(0, &format!("/dom0/{i}"), b"").unwrap();
+    }
+    alive(&mut x);
+}
+
+#[test]
+fn clients_that_never_read_do_not_hold_up_others() {
+    let (_s, mut x) = daemon(&["--max-queue", "262144"]);
+    let mut c = Client::connect(&x.socket).unwrap();
+    c.write(0, "/big", &[b'x'; 4000]).unwrap();
+    x.ok("xenstore-chmod", &["/big", "r0"]);
+
+    // A domain pipelines requests with 4 KB replies and never reads them:
+    // once its socket is full the daemon stops reading it.
+    let hog_path = x.domain_socket(6);
+    let hog = std::thread::spawn(move || {
+        let mut s = UnixStream::connect(&hog_path).unwrap();
+        s.set_write_timeout(Some(Duration::from_secs(3))).unwrap();
+        let mut sent = 0u32;
+        while sent < 100_000 {
+            let mut msg = Vec::new();
+            for v in [READ, sent + 1, 0, 5] {
+                msg.extend_from_slice(&v.to_le_bytes());
+            }
+            msg.extend_from_slice(b"/big\0");
+            if s.write_all(&msg).is_err() {
+                break;
+            }
+            sent += 1;
+        }
+        (s, sent)
+    });
+
+    // A privileged watcher with long tokens that never reads its events.
+    let mut stalled = UnixStream::connect(&x.socket).unwrap();
+    let token = "t".repeat(2000);
+    send(
+        &mut stalled,
+        WATCH,
+        1,
+        0,
+        format!("/\0{token}\0").as_bytes(),
+    );
+
+    // Meanwhile everybody else is served: 300 writes produce ~600 KB of
+    // events for the stalled watcher, which gets disconnected.
+    for i in 0..300 {
+        c.write(0, &format!("/busy/{i}"), b"v").unwrap();
+        assert_eq!(
+            c.read_string(0, &format!("/busy/{i}")).unwrap().as_deref(),
+            Some("v")
+        );
+    }
+    let (hog_stream, sent) = hog.join().unwrap();
+    assert!(
+        sent < 100_000,
+        "the daemon kept reading a client that never reads"
+    );
+    alive(&mut x);
+
+    // The stalled watcher: its queued output ends in end-of-stream.
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut events = 0;
+    while let Some((ty, _, _)) = recv(&mut stalled) {
+        assert!(ty == WATCH || ty == 15);
+        events += 1;
+        assert!(events < 1000, "never disconnected");
+    }
+    assert!(events < 300, "disconnected before all events were queued");
+    drop(hog_stream);
+    alive(&mut x);
+}

@@ -1,0 +1,427 @@
+//! The daemon: xenstored's Unix-socket interface over the [`Store`].
+//!
+//! One thread, one `poll` loop. The main socket gives privileged (dom0)
+//! connections; each per-domain socket gives unprivileged connections for
+//! its domain, whose permissions and quotas are enforced. Every iteration
+//! reads what is readable, runs whole requests through the store, makes the
+//! resulting changes durable (one log record, one `fdatasync`) and only then
+//! queues the replies and watch events. Sockets are non-blocking: a client
+//! that does not read its replies stops being read once it has `outstanding`
+//! replies pending, and is disconnected when its queued output (watch events)
+//! passes a bound, so it never holds up anyone else.
+
+use crate::persist::{Persist, PersistError};
+use crate::quota::Quotas;
+use crate::store::{ConnId, Output, Store};
+use rustix::event::{poll, PollFd, PollFlags};
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use xenstore_wire::{Header, HeaderRepr, MsgType, Packet, HEADER_LEN, PAYLOAD_MAX};
+
+/// Daemon settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The privileged main socket.
+    pub socket: PathBuf,
+    /// Unprivileged sockets, one per domain.
+    pub domain_sockets: Vec<(u16, PathBuf)>,
+    /// Where the log and snapshot live; `None` keeps the tree in memory only.
+    pub state_dir: Option<PathBuf>,
+    /// Default quotas for unprivileged domains.
+    pub quotas: Quotas,
+    /// Log size that triggers a snapshot.
+    pub compact_after: u64,
+    /// Output bytes queued for one client before it is disconnected.
+    pub max_queue: usize,
+}
+
+impl Config {
+    /// Defaults for a main socket at `socket`.
+    pub fn new(socket: PathBuf) -> Config {
+        Config {
+            socket,
+            domain_sockets: Vec::new(),
+            state_dir: None,
+            quotas: Quotas::default(),
+            compact_after: 4 << 20,
+            max_queue: 1 << 20,
+        }
+    }
+}
+
+/// A daemon failure.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// A socket could not be set up.
+    #[error("{path}: {source}")]
+    Socket {
+        /// The socket path.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// `poll` failed.
+    #[error("poll: {0}")]
+    Poll(io::Error),
+    /// The state could not be recovered or made durable.
+    #[error(transparent)]
+    Persist(#[from] PersistError),
+}
+
+/// Replies a privileged client may have pending before it stops being read.
+const PRIVILEGED_OUTSTANDING: u32 = 1024;
+
+#[derive(Debug)]
+struct Client {
+    stream: UnixStream,
+    domid: u16,
+    privileged: bool,
+    inbuf: Vec<u8>,
+    /// Queued messages; `true` for replies (which count as outstanding).
+    outq: VecDeque<(Vec<u8>, bool)>,
+    /// Bytes of the front message already written.
+    out_off: usize,
+    out_bytes: usize,
+    /// Requests whose replies are not yet written.
+    pending: u32,
+}
+
+#[derive(Debug)]
+struct Listener {
+    socket: UnixListener,
+    domid: u16,
+    privileged: bool,
+}
+
+/// The running daemon.
+#[derive(Debug)]
+pub struct Daemon {
+    store: Store,
+    persist: Option<Persist>,
+    listeners: Vec<Listener>,
+    clients: BTreeMap<ConnId, Client>,
+    max_queue: usize,
+}
+
+fn bind(path: &Path, mode: u32) -> Result<UnixListener, DaemonError> {
+    let err = |source| DaemonError::Socket {
+        path: path.to_path_buf(),
+        source,
+    };
+    // A socket left behind by a previous run (e.g. after kill -9).
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        use std::os::unix::fs::FileTypeExt;
+        if meta.file_type().is_socket() {
+            std::fs::remove_file(path).map_err(err)?;
+        }
+    }
+    let l = UnixListener::bind(path).map_err(err)?;
+    l.set_nonblocking(true).map_err(err)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(err)?;
+    Ok(l)
+}
+
+impl Daemon {
+    /// Recovers the state (if a state directory is set), binds the sockets
+    /// and introduces the domains that have one.
+    pub fn bind(cfg: &Config) -> Result<Daemon, DaemonError> {
+        let (store, persist) = match &cfg.state_dir {
+            Some(dir) => {
+                let (p, rec) = Persist::open(dir, cfg.compact_after)?;
+                tracing::info!(
+                    "recovered {} nodes ({} log records replayed, {} torn bytes dropped)",
+                    rec.tree.len(),
+                    rec.replayed,
+                    rec.dropped
+                );
+                (
+                    Store::with_state(rec.tree, rec.domains, cfg.quotas),
+                    Some(p),
+                )
+            }
+            None => (Store::new(cfg.quotas), None),
+        };
+        let mut listeners = vec![Listener {
+            socket: bind(&cfg.socket, 0o600)?,
+            domid: 0,
+            privileged: true,
+        }];
+        for (domid, path) in &cfg.domain_sockets {
+            listeners.push(Listener {
+                socket: bind(path, 0o666)?,
+                domid: *domid,
+                privileged: false,
+            });
+        }
+        let mut d = Daemon {
+            store,
+            persist,
+            listeners,
+            clients: BTreeMap::new(),
+            max_queue: cfg.max_queue,
+        };
+        let mut out = Output::default();
+        for (domid, _) in &cfg.domain_sockets {
+            d.store.introduce(*domid, &mut out);
+        }
+        d.finish(out)?;
+        Ok(d)
+    }
+
+    /// The store (for tests and tools).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Runs until `stop` is set (checked at least every 100 ms).
+    pub fn run_until(&mut self, stop: &AtomicBool) -> Result<(), DaemonError> {
+        while !stop.load(Ordering::Relaxed) {
+            self.step(Some(Duration::from_millis(100)))?;
+        }
+        Ok(())
+    }
+
+    /// Runs forever (until an error).
+    pub fn run(&mut self) -> Result<(), DaemonError> {
+        loop {
+            self.step(None)?;
+        }
+    }
+
+    fn outstanding_limit(&self, c: &Client) -> u32 {
+        if c.privileged {
+            PRIVILEGED_OUTSTANDING
+        } else {
+            self.store.quotas_for(c.domid).outstanding.max(1)
+        }
+    }
+
+    /// One iteration: wait for readiness, read, handle, persist, write.
+    pub fn step(&mut self, timeout: Option<Duration>) -> Result<(), DaemonError> {
+        let ids: Vec<ConnId> = self.clients.keys().copied().collect();
+        let (listen_ready, client_ready) = {
+            let mut fds: Vec<PollFd<'_>> = Vec::new();
+            for l in &self.listeners {
+                fds.push(PollFd::new(&l.socket, PollFlags::IN));
+            }
+            for id in &ids {
+                let c = &self.clients[id];
+                let mut flags = PollFlags::empty();
+                if c.pending < self.outstanding_limit(c) {
+                    flags |= PollFlags::IN;
+                }
+                if !c.outq.is_empty() {
+                    flags |= PollFlags::OUT;
+                }
+                fds.push(PollFd::new(&c.stream, flags));
+            }
+            let ts = timeout.map(|t| rustix::time::Timespec {
+                tv_sec: t.as_secs() as i64,
+                tv_nsec: i64::from(t.subsec_nanos()),
+            });
+            match poll(&mut fds, ts.as_ref()) {
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => return Ok(()),
+                Err(e) => return Err(DaemonError::Poll(e.into())),
+            }
+            let n = self.listeners.len();
+            let listen: Vec<bool> = fds[..n].iter().map(|f| !f.revents().is_empty()).collect();
+            let clients: Vec<(ConnId, PollFlags)> = ids
+                .iter()
+                .zip(&fds[n..])
+                .map(|(id, f)| (*id, f.revents()))
+                .collect();
+            (listen, clients)
+        };
+
+        let mut out = Output::default();
+        let mut dead: Vec<ConnId> = Vec::new();
+        for (i, ready) in listen_ready.iter().enumerate() {
+            if *ready {
+                self.accept(i);
+            }
+        }
+        for (id, rev) in client_ready {
+            if rev.intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR) && !self.read(id) {
+                dead.push(id);
+            }
+        }
+        // Handle whatever whole requests are buffered (also those left over
+        // from earlier iterations by the outstanding limit).
+        let ids: Vec<ConnId> = self.clients.keys().copied().collect();
+        for id in ids {
+            if !dead.contains(&id) && !self.process(id, &mut out) {
+                dead.push(id);
+            }
+        }
+        for id in dead {
+            self.drop_client(id);
+        }
+        self.finish(out)
+    }
+
+    /// Persists the changes, then queues the messages and flushes.
+    fn finish(&mut self, out: Output) -> Result<(), DaemonError> {
+        if let Some(p) = &mut self.persist {
+            p.append(&out.changes)?;
+        }
+        for id in out.close {
+            self.drop_client(id);
+        }
+        let mut dead = Vec::new();
+        for (id, msg) in out.messages {
+            let Some(c) = self.clients.get_mut(&id) else {
+                continue;
+            };
+            let is_reply = Header::new_checked(&msg[..])
+                .map_or(true, |h| h.msg_type() != MsgType::WatchEvent as u32);
+            c.out_bytes += msg.len();
+            c.outq.push_back((msg, is_reply));
+            if c.out_bytes > self.max_queue {
+                tracing::warn!(
+                    "disconnecting domain {} client: {} bytes of output unread",
+                    c.domid,
+                    c.out_bytes
+                );
+                dead.push(id);
+            }
+        }
+        let ids: Vec<ConnId> = self.clients.keys().copied().collect();
+        for id in ids {
+            if !dead.contains(&id) && !self.flush(id) {
+                dead.push(id);
+            }
+        }
+        for id in dead {
+            self.drop_client(id);
+        }
+        if let Some(p) = &mut self.persist {
+            p.maybe_compact(&self.store)?;
+        }
+        Ok(())
+    }
+
+    fn accept(&mut self, i: usize) {
+        loop {
+            let l = &self.listeners[i];
+            match l.socket.accept() {
+                Ok((stream, _)) => {
+                    let (domid, privileged) = (l.domid, l.privileged);
+                    if !privileged && !self.store.is_introduced(domid) {
+                        // Released domains are not served.
+                        continue;
+                    }
+                    if stream.set_nonblocking(true).is_err() {
+                        continue;
+                    }
+                    let id = self.store.connect(domid, privileged);
+                    self.clients.insert(
+                        id,
+                        Client {
+                            stream,
+                            domid,
+                            privileged,
+                            inbuf: Vec::new(),
+                            outq: VecDeque::new(),
+                            out_off: 0,
+                            out_bytes: 0,
+                            pending: 0,
+                        },
+                    );
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    tracing::warn!("accept: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Reads what is available; `false` if the client is gone.
+    fn read(&mut self, id: ConnId) -> bool {
+        let Some(c) = self.clients.get_mut(&id) else {
+            return false;
+        };
+        // Never buffer more than one whole message beyond what is handled.
+        let cap = 2 * (HEADER_LEN + PAYLOAD_MAX);
+        let mut buf = [0u8; 8192];
+        while c.inbuf.len() < cap {
+            let want = (cap - c.inbuf.len()).min(buf.len());
+            match c.stream.read(&mut buf[..want]) {
+                Ok(0) => return false,
+                Ok(n) => c.inbuf.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
+    /// Handles buffered whole requests up to the outstanding limit; `false`
+    /// if the client broke the framing.
+    fn process(&mut self, id: ConnId, out: &mut Output) -> bool {
+        loop {
+            let Some(c) = self.clients.get(&id) else {
+                return true;
+            };
+            if c.pending >= self.outstanding_limit(c) {
+                return true;
+            }
+            let (h, total) = match Packet::new_checked(&c.inbuf[..]) {
+                Ok(p) => (HeaderRepr::parse(&p.header()), p.total_len()),
+                Err(xenstore_wire::Error::Truncated) => return true,
+                Err(e) => {
+                    tracing::warn!("disconnecting domain {} client: {e}", c.domid);
+                    return false;
+                }
+            };
+            let payload = c.inbuf[HEADER_LEN..total].to_vec();
+            if let Some(c) = self.clients.get_mut(&id) {
+                c.inbuf.drain(..total);
+                c.pending += 1;
+            }
+            self.store.handle(id, &h, &payload, out);
+        }
+    }
+
+    /// Writes queued output; `false` if the client is gone.
+    fn flush(&mut self, id: ConnId) -> bool {
+        let Some(c) = self.clients.get_mut(&id) else {
+            return true;
+        };
+        while let Some((msg, is_reply)) = c.outq.front() {
+            match c.stream.write(&msg[c.out_off..]) {
+                Ok(0) => return false,
+                Ok(n) => {
+                    c.out_off += n;
+                    c.out_bytes -= n;
+                    if c.out_off == msg.len() {
+                        if *is_reply {
+                            c.pending = c.pending.saturating_sub(1);
+                        }
+                        c.out_off = 0;
+                        c.outq.pop_front();
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
+    fn drop_client(&mut self, id: ConnId) {
+        if self.clients.remove(&id).is_some() {
+            self.store.disconnect(id);
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! Durability: every change is appended to a log and flushed with
+//! `fdatasync` before the replies it caused are sent; the log is compacted
+//! into a snapshot (written aside, flushed, renamed over the old one) once it
+//! grows past a threshold. On start the snapshot is loaded and the log
+//! replayed; a torn record at the log's end (a crash mid-write, never
+//! acknowledged) is cut off.
+
+mod codec;
+
+pub use codec::{decode_all, encode, fnv1a32, CodecError};
+
+use crate::store::{Change, Domain, Store};
+use crate::tree::{ChangeSet, Tree};
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// A persistence failure.
+#[derive(Debug, thiserror::Error)]
+pub enum PersistError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The snapshot is damaged (it is only ever replaced whole, so this is
+    /// not a crash artefact).
+    #[error("{path}: {source}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        source: CodecError,
+    },
+    /// The recovered tree breaks an invariant.
+    #[error("recovered tree is inconsistent: {0}")]
+    Inconsistent(String),
+}
+
+/// What recovery found.
+#[derive(Debug)]
+pub struct Recovered {
+    /// The tree.
+    pub tree: Tree,
+    /// Domain states.
+    pub domains: BTreeMap<u16, Domain>,
+    /// Log records replayed.
+    pub replayed: usize,
+    /// Bytes of torn log tail dropped.
+    pub dropped: usize,
+}
+
+/// The state directory: `snapshot` and `log`.
+#[derive(Debug)]
+pub struct Persist {
+    dir: PathBuf,
+    log: File,
+    log_len: u64,
+    compact_after: u64,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> PersistError + '_ {
+    move |source| PersistError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn apply(tree: &mut Tree, domains: &mut BTreeMap<u16, Domain>, record: Vec<Change>) {
+    let mut set = ChangeSet::new();
+    for c in record {
+        match c {
+            Change::Node { path, node } => {
+                set.insert(path, node);
+            }
+            Change::Domain { domid, introduced } => {
+                domains.entry(domid).or_default().introduced = introduced;
+            }
+        }
+    }
+    tree.apply(&set);
+}
+
+impl Persist {
+    /// Opens (creating if needed) a state directory and recovers its state.
+    /// An empty directory yields the initial tree.
+    pub fn open(dir: &Path, compact_after: u64) -> Result<(Persist, Recovered), PersistError> {
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let snap_path = dir.join("snapshot");
+        let log_path = dir.join("log");
+        let mut domains = BTreeMap::new();
+        let mut tree = match std::fs::read(&snap_path) {
+            Ok(data) => {
+                let (records, _, err) = decode_all(&data);
+                if let Some(source) = err {
+                    return Err(PersistError::Corrupt {
+                        path: snap_path,
+                        source,
+                    });
+                }
+                let mut t = Tree::empty();
+                for r in records {
+                    apply(&mut t, &mut domains, r);
+                }
+                t
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Tree::new(),
+            Err(e) => return Err(io_err(&snap_path)(e)),
+        };
+        let data = match std::fs::read(&log_path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(io_err(&log_path)(e)),
+        };
+        let (records, valid, err) = decode_all(&data);
+        if let Some(e) = &err {
+            tracing::warn!("{}: dropping torn tail: {e}", log_path.display());
+        }
+        let replayed = records.len();
+        for r in records {
+            apply(&mut tree, &mut domains, r);
+        }
+        tree.check().map_err(PersistError::Inconsistent)?;
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(io_err(&log_path))?;
+        // Cut a torn tail so new records follow the last whole one.
+        log.set_len(valid as u64).map_err(io_err(&log_path))?;
+        log.sync_all().map_err(io_err(&log_path))?;
+        sync_dir(dir)?;
+        Ok((
+            Persist {
+                dir: dir.to_path_buf(),
+                log,
+                log_len: valid as u64,
+                compact_after,
+            },
+            Recovered {
+                tree,
+                domains,
+                replayed,
+                dropped: data.len() - valid,
+            },
+        ))
+    }
+
+    /// Appends one record holding `changes` and flushes it to disk.
+    pub fn append(&mut self, changes: &[Change]) -> Result<(), PersistError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let rec = encode(changes);
+        let path = self.dir.join("log");
+        self.log.write_all(&rec).map_err(io_err(&path))?;
+        self.log.sync_data().map_err(io_err(&path))?;
+        self.log_len += rec.len() as u64;
+        Ok(())
+    }
+
+    /// Bytes in the log since the last snapshot.
+    pub fn log_len(&self) -> u64 {
+        self.log_len
+    }
+
+    /// Writes a snapshot if the log has grown past the threshold.
+    pub fn maybe_compact(&mut self, store: &Store) -> Result<bool, PersistError> {
+        if self.log_len < self.compact_after {
+            return Ok(false);
+        }
+        self.compact(store)?;
+        Ok(true)
+    }
+
+    /// Writes the whole state as a snapshot, then empties the log.
+    pub fn compact(&mut self, store: &Store) -> Result<(), PersistError> {
+        let tmp = self.dir.join("snapshot.tmp");
+        let snap = self.dir.join("snapshot");
+        let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
+        // One record per node keeps records small; parents come first.
+        for (path, node) in store.tree().walk() {
+            let rec = encode(&[Change::Node {
+                path,
+                node: Some(node.clone()),
+            }]);
+            f.write_all(&rec).map_err(io_err(&tmp))?;
+        }
+        let doms: Vec<Change> = store
+            .domains()
+            .iter()
+            .map(|(d, s)| Change::Domain {
+                domid: *d,
+                introduced: s.introduced,
+            })
+            .collect();
+        f.write_all(&encode(&doms)).map_err(io_err(&tmp))?;
+        f.sync_all().map_err(io_err(&tmp))?;
+        std::fs::rename(&tmp, &snap).map_err(io_err(&snap))?;
+        sync_dir(&self.dir)?;
+        // Replaying the old log over the new snapshot is harmless, so a
+        // crash before this point loses nothing.
+        let log_path = self.dir.join("log");
+        self.log.set_len(0).map_err(io_err(&log_path))?;
+        self.log.sync_all().map_err(io_err(&log_path))?;
+        self.log_len = 0;
+        Ok(())
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), PersistError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))
+}
