@@ -404,7 +404,8 @@ mod tests {
     use pcibox_kit::fake::Fake;
 
     fn fake(cap: u64, csts: u32) -> Device {
-        let f = Fake::new(0x1b36, 0x0010).with_region(0, 0x2000, vec![0..0x2000]);
+        let f =
+            Fake::new(0x1b36, 0x0010).with_region(0, 0x2000, std::iter::once(0..0x2000).collect());
         f.poke(0, offset::CAP, &cap.to_le_bytes());
         f.poke(0, offset::CSTS, &csts.to_le_bytes());
         Device::new(Box::new(f)).unwrap()

@@ -253,7 +253,8 @@ mod tests {
     use pcibox_kit::fake::Fake;
 
     fn setup() -> (Fake, Device, Region) {
-        let fake = Fake::new(0x1b36, 0x0010).with_region(0, 0x2000, vec![0..0x2000]);
+        let fake =
+            Fake::new(0x1b36, 0x0010).with_region(0, 0x2000, std::iter::once(0..0x2000).collect());
         let dev = Device::new(Box::new(fake.clone())).unwrap();
         let bar = dev.region(0).unwrap();
         (fake, dev, bar)
