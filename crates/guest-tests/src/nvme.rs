@@ -213,7 +213,12 @@ fn back_to_kernel() -> Result<String, crate::test::Failure> {
     })?;
     let name = found.context("no nvme disk")?;
     let dev = format!("/dev/{name}");
-    guest::wait_for(&dev, Duration::from_secs(5), || std::path::Path::new(&dev).exists())?;
+    // The node can exist a moment before the disk answers (ENXIO): wait until it reads.
+    guest::wait_for(&format!("{dev} to be readable"), Duration::from_secs(15), || {
+        use std::io::Read;
+        let mut b = [0u8; 512];
+        std::fs::File::open(&dev).and_then(|mut f| f.read_exact(&mut b)).is_ok()
+    })?;
     Ok(dev)
 }
 
