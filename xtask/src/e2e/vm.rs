@@ -93,6 +93,13 @@ pub fn qemu_args(spec: &Spec<'_>, ctl: &Path, qmp: &Path) -> Vec<String> {
             "user,id=n1",
             "-device",
             "virtio-net-pci,netdev=n1,addr=06.0",
+            // Two functions of one slot share an IOMMU group (no ACS): the
+            // serial port is bound to the built-in 8250_pci driver, so the
+            // group is not viable for VFIO (kit-bad-input).
+            "-device",
+            "pci-serial,addr=07.0,multifunction=on",
+            "-device",
+            "pci-testdev,addr=07.1",
             "-device",
             "isa-debug-exit,iobase=0xf4,iosize=4",
         ]
