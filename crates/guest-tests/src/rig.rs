@@ -6,6 +6,7 @@ use crate::guest::{self, E1000E_BDF, NVME_BDF, VIRTIO_NET_BDF};
 use crate::test::{Context, Ctx, Disk, Expect, Needs, Outcome, Test};
 use crate::{ensure, ensure_eq, fail};
 use std::path::Path;
+use std::time::Duration;
 
 pub const TESTS: &[Test] = &[
     Test {
@@ -22,7 +23,7 @@ pub const TESTS: &[Test] = &[
     },
     Test {
         name: "rig-monitor",
-        about: "a QEMU monitor round trip: `info pci` shows the BAR the guest kernel assigned",
+        about: "QEMU monitor round trips: `info pci` shows the guest's BAR; `set_link n0` flips e1000e STATUS.LU",
         run: monitor,
         needs: Needs::DEFAULT.monitor(),
     },
@@ -154,10 +155,38 @@ fn monitor(ctx: &Ctx) -> Outcome {
         "`info pci` does not list the NVMe controller 1b36:0010: {}",
         info.chars().take(600).collect::<String>()
     );
+    // A command with an effect the guest can see: e1000e's STATUS.LU (BAR0 + 0x8, bit 1)
+    // follows `set_link n0 off|on`. The e1000e has no guest driver, so /dev/mem may read it.
+    let status = e1000e_status_reader()?;
+    ensure!(status()? & STATUS_LU != 0, "e1000e link down before set_link");
+    let answer = ctx.monitor("set_link n0 off")?;
+    ensure!(answer.trim().is_empty(), "set_link n0 off answered {answer:?}");
+    ensure!(status()? & STATUS_LU == 0, "e1000e STATUS.LU still set after set_link n0 off");
+    ctx.monitor("set_link n0 on")?;
+    // The link comes back after QEMU's autonegotiation delay.
+    guest::wait_for("STATUS.LU after set_link n0 on", Duration::from_secs(5), || {
+        status().map(|s| s & STATUS_LU != 0).unwrap_or(false)
+    })?;
     // An unknown command answers with QEMU's own complaint, not silence.
     let bogus = ctx.monitor("pcibox-no-such-command")?;
     ensure!(bogus.contains("unknown command"), "unexpected answer to a bogus command: {bogus:?}");
     Ok(())
+}
+
+/// e1000e STATUS register: link up.
+const STATUS_LU: u32 = 1 << 1;
+
+/// Reads e1000e's STATUS register (BAR0 + 0x8) through busybox `devmem` (/dev/mem).
+fn e1000e_status_reader() -> Result<impl Fn() -> Result<u32, crate::test::Failure>, crate::test::Failure> {
+    let res = guest::read(format!("/sys/bus/pci/devices/{E1000E_BDF}/resource"))?;
+    let start = res.split_whitespace().next().context("empty e1000e resource file")?;
+    let bar0 = u64::from_str_radix(start.trim_start_matches("0x"), 16).context("e1000e BAR0")?;
+    let addr = format!("0x{:x}", bar0 + 0x8);
+    Ok(move || {
+        let out = guest::run("devmem", &[&addr, "32"])?.ok()?;
+        let text = out.stdout.trim();
+        u32::from_str_radix(text.trim_start_matches("0x"), 16).context(format!("devmem {addr}: {text:?}"))
+    })
 }
 
 /// One partition line of `sfdisk --dump`.

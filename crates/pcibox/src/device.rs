@@ -25,9 +25,9 @@ pub enum DeviceError {
     /// A bad BDF.
     #[error(transparent)]
     Bdf(#[from] pcibox_vfio::Error),
-    /// The backend is not built yet.
-    #[error("{0}: the vfio-user backend is not available yet")]
-    NotAvailable(String),
+    /// The vfio-user server could not be reached or refused us.
+    #[error("{0}: {1}")]
+    VfioUser(String, pcibox_vfio_user::Error),
 }
 
 impl FromStr for DeviceSpec {
@@ -61,7 +61,11 @@ impl DeviceSpec {
     pub fn open(&self) -> Result<pcibox_kit::Device, super::cmd::Error> {
         match self {
             DeviceSpec::Vfio(bdf) => Ok(pcibox_vfio::open(*bdf)?),
-            DeviceSpec::VfioUser(_) => Err(DeviceError::NotAvailable(self.to_string()).into()),
+            DeviceSpec::VfioUser(path) => {
+                let client = pcibox_vfio_user::Client::connect(path, Default::default())
+                    .map_err(|e| DeviceError::VfioUser(self.to_string(), e))?;
+                Ok(pcibox_kit::Device::new(Box::new(client))?)
+            }
         }
     }
 }
@@ -103,11 +107,15 @@ mod tests {
             let e = s.parse::<DeviceSpec>().unwrap_err().to_string();
             assert!(!e.is_empty(), "{s}");
         }
-        let e = "vfio-user:/tmp/s"
+        let e = "vfio-user:/nonexistent/pcibox.sock"
             .parse::<DeviceSpec>()
             .unwrap()
             .open()
             .unwrap_err();
-        assert!(e.to_string().contains("not available yet"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("vfio-user:/nonexistent/pcibox.sock: connect: "),
+            "{e}"
+        );
     }
 }

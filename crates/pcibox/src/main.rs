@@ -33,6 +33,8 @@ enum Command {
     Release(cmd::release::Args),
     /// Drive an e1000e NIC: DHCP, ping, statistics, bring-up cycles, benchmark.
     Net(cmd::net::Args),
+    /// Export a device over vfio-user (one client at a time).
+    ServeDevice(cmd::serve_device::Args),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         Command::Claim(args) => cmd::claim::run(args),
         Command::Release(args) => cmd::release::run(args),
         Command::Net(args) => cmd::net::run(args),
+        Command::ServeDevice(args) => cmd::serve_device::run(args),
     };
     match result {
         Ok(code) => code,

@@ -4,6 +4,7 @@ pub mod claim;
 pub mod lspci;
 pub mod net;
 pub mod release;
+pub mod serve_device;
 pub mod xenstored;
 
 /// The error type subcommands return to `main`.
