@@ -115,7 +115,7 @@ proptest! {
     /// BAR decoding: addresses keep no flag bits; 64-bit BARs take a slot.
     #[test]
     fn bars(raw in prop::array::uniform6(any::<u32>())) {
-        let mut b = vec![0u8; 64];
+        let mut b = [0u8; 64];
         for (i, r) in raw.iter().enumerate() {
             b[0x10 + 4 * i..0x14 + 4 * i].copy_from_slice(&r.to_le_bytes());
         }
