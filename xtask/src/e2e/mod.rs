@@ -17,6 +17,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// Console lines shown under a failed test's line.
+const TAIL_LINES: usize = 20;
+
 /// One entry of `pcibox-guest-tests list --json` (the single source of truth for needs).
 #[derive(Debug, Clone, Deserialize)]
 struct Listing {
@@ -211,6 +214,15 @@ fn run(args: &args::Args) -> Result<bool, String> {
                     tally.1 += 1;
                 }
                 println!("{line}");
+                if !ok {
+                    // CI keeps only stdout: show the end of the guest console with the verdict.
+                    let log = logs.join(format!("{}.log", t.name));
+                    let text = std::fs::read_to_string(&log).unwrap_or_default();
+                    for l in report::tail(&text, TAIL_LINES) {
+                        println!("    | {l}");
+                    }
+                    println!("    | (whole console: {})", log.display());
+                }
             });
         }
     });

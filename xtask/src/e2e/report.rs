@@ -100,6 +100,12 @@ pub fn summary(passed: usize, failed: usize, took: Duration, boots: &[Duration])
     }
 }
 
+/// The last `n` lines of `text`.
+pub fn tail(text: &str, n: usize) -> Vec<&str> {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].to_vec()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +153,13 @@ mod tests {
             "FAIL rig-selftest-fail: PASS but expected FAIL (1.9 s)"
         );
         assert!(!line("s", &Outcome::Fail("x".into()), Expect::Hung, T).0);
+    }
+
+    #[test]
+    fn tails() {
+        assert_eq!(tail("a\nb\nc\n", 2), vec!["b", "c"]);
+        assert_eq!(tail("a", 5), vec!["a"]);
+        assert!(tail("", 3).is_empty());
     }
 
     #[test]
