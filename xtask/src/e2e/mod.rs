@@ -155,7 +155,8 @@ fn run(args: &args::Args) -> Result<bool, String> {
 
     let next = AtomicUsize::new(0);
     let tally = Mutex::new((0usize, 0usize));
-    let run_one = |t: &Listing| -> Result<(Outcome, Duration), String> {
+    let boots = Mutex::new(Vec::new());
+    let run_one = |t: &Listing| -> Result<vm::Run, String> {
         let key = if args.disk.is_some() {
             "user"
         } else {
@@ -194,9 +195,15 @@ fn run(args: &args::Args) -> Result<bool, String> {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(t) = tests.get(i) else { break };
-                let (outcome, took) =
-                    run_one(t).unwrap_or_else(|e| (Outcome::Fail(e), Duration::ZERO));
-                let (ok, line) = report::line(&t.name, &outcome, t.needs.expect, took);
+                let run = run_one(t).unwrap_or_else(|e| vm::Run {
+                    outcome: Outcome::Fail(e),
+                    took: Duration::ZERO,
+                    boot: None,
+                });
+                if let Some(b) = run.boot {
+                    boots.lock().unwrap_or_else(|p| p.into_inner()).push(b);
+                }
+                let (ok, line) = report::line(&t.name, &run.outcome, t.needs.expect, run.took);
                 let mut tally = tally.lock().unwrap_or_else(|p| p.into_inner());
                 if ok {
                     tally.0 += 1;
@@ -210,7 +217,8 @@ fn run(args: &args::Args) -> Result<bool, String> {
     // Only this run's own directory (each VM removed its subdirectory already).
     let _ = std::fs::remove_dir(vm::run_root());
     let (passed, failed) = *tally.lock().unwrap_or_else(|p| p.into_inner());
-    println!("{}", report::summary(passed, failed, t0.elapsed()));
+    let boots = boots.into_inner().unwrap_or_else(|p| p.into_inner());
+    println!("{}", report::summary(passed, failed, t0.elapsed(), &boots));
     Ok(failed == 0)
 }
 

@@ -84,9 +84,20 @@ pub fn line(name: &str, outcome: &Outcome, expect: Expect, took: Duration) -> (b
     (ok, text)
 }
 
-/// The closing line.
-pub fn summary(passed: usize, failed: usize, took: Duration) -> String {
-    format!("{passed} passed, {failed} failed ({})", secs(took))
+/// The closing line, with the spread of boot times (QEMU start to test start).
+pub fn summary(passed: usize, failed: usize, took: Duration, boots: &[Duration]) -> String {
+    let mut boots = boots.to_vec();
+    boots.sort();
+    match (boots.first(), boots.get(boots.len() / 2), boots.last()) {
+        (Some(min), Some(median), Some(max)) => format!(
+            "{passed} passed, {failed} failed ({}; boot min {:.1} / median {:.1} / max {:.1} s)",
+            secs(took),
+            min.as_secs_f64(),
+            median.as_secs_f64(),
+            max.as_secs_f64()
+        ),
+        _ => format!("{passed} passed, {failed} failed ({})", secs(took)),
+    }
 }
 
 #[cfg(test)]
@@ -141,8 +152,13 @@ mod tests {
     #[test]
     fn summary_line() {
         assert_eq!(
-            summary(3, 1, Duration::from_secs(12)),
+            summary(3, 1, Duration::from_secs(12), &[]),
             "3 passed, 1 failed (12.0 s)"
+        );
+        let boots = [3.0, 2.5, 9.0].map(Duration::from_secs_f64);
+        assert_eq!(
+            summary(3, 0, Duration::from_secs(20), &boots),
+            "3 passed, 0 failed (20.0 s; boot min 2.5 / median 3.0 / max 9.0 s)"
         );
     }
 }
