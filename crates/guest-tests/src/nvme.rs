@@ -1,6 +1,345 @@
-//! Guest tests of the `nvme` area (names start with `nvme-`). See docs/rig.md.
+//! Guest tests of the `nvme` area (names start with `nvme-`): the pcibox NVMe driver on QEMU's
+//! nvme through Linux vfio-pci, compared with what the guest kernel's own nvme driver and the
+//! host's sfdisk/sgdisk say. See docs/nvme.md.
 
-#[allow(unused_imports)]
-use crate::test::{Ctx, Needs, Outcome, Test};
+use crate::guest::{self, NVME_BDF};
+use crate::test::{Context, Ctx, Disk, Needs, Outcome, Test};
+use crate::{ensure, ensure_eq, fail};
+use partition_table::{sfdisk, sgdisk};
+use pcibox_nvme::{pattern, Controller, Error, OpKind, Options, Transfer};
+use std::time::Duration;
 
-pub const TESTS: &[Test] = &[];
+const DEVICE: &str = "vfio:0000:00:04.0";
+
+pub const TESTS: &[Test] = &[
+    Test {
+        name: "nvme-identify",
+        about: "identify prints the model and serial the guest kernel's nvme driver reported",
+        run: identify,
+        needs: Needs::DEFAULT.disk(Disk::Gpt).timeout_s(40),
+    },
+    Test {
+        name: "nvme-partitions-gpt",
+        about: "partitions on the GPT image match the host's sfdisk --dump and sgdisk -p",
+        run: partitions_gpt,
+        needs: Needs::DEFAULT.disk(Disk::Gpt).timeout_s(40),
+    },
+    Test {
+        name: "nvme-partitions-mbr",
+        about: "partitions on the MBR image (extended + logical) match the host's sfdisk --dump",
+        run: partitions_mbr,
+        needs: Needs::DEFAULT.disk(Disk::Mbr).timeout_s(40),
+    },
+    Test {
+        name: "nvme-partitions-damaged-gpt",
+        about: "a damaged primary GPT is recovered from the backup, as the host's sfdisk does",
+        run: partitions_damaged,
+        needs: Needs::DEFAULT.disk(Disk::DamagedGpt).timeout_s(40),
+    },
+    Test {
+        name: "nvme-read-head",
+        about: "reading the first 64 KiB gives the bytes of the host's image",
+        run: read_head,
+        needs: Needs::DEFAULT.disk(Disk::Gpt).timeout_s(40),
+    },
+    Test {
+        name: "nvme-verify-prp",
+        about: "pattern write/read/verify over PRP lists (page-aligned and not, MSI-X and polled); the kernel's nvme driver reads the same pattern",
+        run: verify_prp,
+        needs: Needs::DEFAULT.timeout_s(90),
+    },
+    Test {
+        name: "nvme-verify-qd32",
+        about: "pattern write/read/verify at queue depth 32 across 2 I/O queues",
+        run: verify_qd32,
+        needs: Needs::DEFAULT.timeout_s(120),
+    },
+    Test {
+        name: "nvme-errors",
+        about: "past-the-end, zero-length and unaligned transfers fail clearly; the controller keeps working",
+        run: errors,
+        needs: Needs::DEFAULT.timeout_s(60),
+    },
+    Test {
+        name: "nvme-bench",
+        about: "4 KiB random-read IOPS at QD1 and QD32 with completions per interrupt (informative under TCG)",
+        run: bench,
+        needs: Needs::DEFAULT.timeout_s(90),
+    },
+];
+
+/// `pcibox nvme --device vfio:… ARGS`, failing on a non-zero exit.
+fn pcibox(args: &[&str]) -> Result<String, crate::test::Failure> {
+    let mut all = vec!["nvme", "--device", DEVICE];
+    all.extend_from_slice(args);
+    let out = guest::run("/bin/pcibox", &all)?.ok()?;
+    if !out.stderr.trim().is_empty() {
+        println!("pcibox stderr: {}", out.stderr.trim());
+    }
+    Ok(out.stdout)
+}
+
+/// `pcibox nvme …` expected to fail: returns its stderr after checking it is one line.
+fn pcibox_fails(args: &[&str]) -> Result<String, crate::test::Failure> {
+    let mut all = vec!["nvme", "--device", DEVICE];
+    all.extend_from_slice(args);
+    let out = guest::run("/bin/pcibox", &all)?;
+    ensure!(out.code == Some(1), "`{}` exited with {:?}, expected 1", out.cmdline, out.code);
+    let err = out.stderr.trim().to_string();
+    ensure!(
+        err.starts_with("pcibox: ") && err.lines().count() == 1,
+        "`{}`: expected one `pcibox: …` line, got {err:?}",
+        out.cmdline
+    );
+    Ok(err)
+}
+
+fn identify(_: &Ctx) -> Outcome {
+    // What the guest kernel's nvme driver read from the same controller at boot.
+    let dir = guest::wait_for("/sys/class/nvme/nvme0/serial", Duration::from_secs(10), || {
+        std::path::Path::new("/sys/class/nvme/nvme0/serial").exists()
+    })
+    .map(|()| "/sys/class/nvme/nvme0");
+    let dir = dir?;
+    let model = guest::read(format!("{dir}/model"))?.trim().to_string();
+    let serial = guest::read(format!("{dir}/serial"))?.trim().to_string();
+    ensure_eq!(serial, "pcibox-nvme0", "kernel's serial");
+    guest::bind_vfio(NVME_BDF)?;
+    let text = pcibox(&["identify"])?;
+    println!("{text}");
+    ensure!(
+        text.lines().any(|l| l == format!("model:        {model}")),
+        "model {model:?} not in:\n{text}"
+    );
+    ensure!(
+        text.lines().any(|l| l == format!("serial:       {serial}")),
+        "serial {serial:?} not in:\n{text}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&pcibox(&["identify", "--json"])?).context("identify --json")?;
+    ensure_eq!(v["controller"]["model"].as_str(), Some(model.as_str()), "json model");
+    ensure_eq!(v["controller"]["serial"].as_str(), Some("pcibox-nvme0"), "json serial");
+    let vendor = guest::pci_dev(NVME_BDF)?.vendor;
+    ensure_eq!(v["controller"]["vid"].as_u64(), Some(vendor as u64), "PCI vendor in IDENTIFY");
+    let size: u64 = guest::read("/rig/disk.size")?.trim().parse().context("/rig/disk.size")?;
+    ensure_eq!(v["namespace"]["bytes"].as_u64(), Some(size), "namespace bytes vs image size");
+    Ok(())
+}
+
+/// Our dump, printed with the host's device name, must equal the host's `sfdisk --dump`.
+fn compare_sfdisk(ctx: &Ctx) -> Result<String, crate::test::Failure> {
+    let theirs = ctx.rig_file("sfdisk.dump")?;
+    let name = sfdisk::device_of(&theirs).context("no device: line in /rig/sfdisk.dump")?;
+    let ours = pcibox(&["partitions", "--name", name])?;
+    if let Err(e) = sfdisk::compare(&ours, &theirs) {
+        fail!("sfdisk --dump differs: {e}\nours:\n{ours}\ntheirs:\n{theirs}");
+    }
+    println!("{ours}");
+    Ok(name.to_string())
+}
+
+fn partitions_gpt(ctx: &Ctx) -> Outcome {
+    guest::bind_vfio(NVME_BDF)?;
+    let name = compare_sfdisk(ctx)?;
+    let theirs = sgdisk::normalize(&ctx.rig_file("sgdisk.p")?);
+    let ours = pcibox(&["partitions", "--sgdisk", "--name", &name])?;
+    ensure!(ours == theirs, "sgdisk -p differs:\nours:\n{ours}\ntheirs:\n{theirs}");
+    let v: serde_json::Value =
+        serde_json::from_str(&pcibox(&["partitions", "--json"])?).context("partitions --json")?;
+    ensure_eq!(v["label"].as_str(), Some("gpt"), "json label");
+    ensure_eq!(v["source"].as_str(), Some("primary"), "json header source");
+    Ok(())
+}
+
+fn partitions_mbr(ctx: &Ctx) -> Outcome {
+    guest::bind_vfio(NVME_BDF)?;
+    compare_sfdisk(ctx)?;
+    let v: serde_json::Value =
+        serde_json::from_str(&pcibox(&["partitions", "--json"])?).context("partitions --json")?;
+    ensure_eq!(v["label"].as_str(), Some("dos"), "json label");
+    let logical = v["partitions"]
+        .as_array()
+        .map_or(0, |a| a.iter().filter(|p| p["number"].as_u64() >= Some(5)).count());
+    ensure!(logical >= 2, "expected logical partitions, got {v}");
+    Ok(())
+}
+
+fn partitions_damaged(ctx: &Ctx) -> Outcome {
+    guest::bind_vfio(NVME_BDF)?;
+    compare_sfdisk(ctx)?;
+    let out = guest::run("/bin/pcibox", &["nvme", "--device", DEVICE, "partitions", "--json"])?.ok()?;
+    ensure!(
+        out.stderr.contains("primary GPT damaged") && out.stderr.contains("header CRC32"),
+        "no warning about the damaged primary: {:?}",
+        out.stderr
+    );
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).context("partitions --json")?;
+    ensure_eq!(v["source"].as_str(), Some("backup"), "json header source");
+    Ok(())
+}
+
+fn read_head(ctx: &Ctx) -> Outcome {
+    let head = ctx.rig_bytes("disk-head.bin")?;
+    ensure!(head.len() % 512 == 0 && !head.is_empty(), "disk-head.bin: {} bytes", head.len());
+    guest::bind_vfio(NVME_BDF)?;
+    let count = (head.len() / 512).to_string();
+    pcibox(&["read", "0", &count, "--out", "/tmp/head.bin"])?;
+    let ours = std::fs::read("/tmp/head.bin").context("/tmp/head.bin")?;
+    ensure!(ours == head, "first {} bytes differ from the host image", head.len());
+    Ok(())
+}
+
+fn verify_json(args: &[&str]) -> Result<serde_json::Value, crate::test::Failure> {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let text = pcibox(&all)?;
+    let v: serde_json::Value = serde_json::from_str(&text).context("verify --json")?;
+    println!("verify {}: {v}", args.join(" "));
+    Ok(v)
+}
+
+/// Rebinds the controller to the guest kernel's nvme driver and returns its block device.
+fn back_to_kernel() -> Result<String, crate::test::Failure> {
+    guest::unbind(NVME_BDF)?;
+    guest::write("/sys/bus/pci/drivers/nvme/bind", NVME_BDF)?;
+    let mut found = None;
+    guest::wait_for("a /sys/block/nvme*n1 disk", Duration::from_secs(15), || {
+        found = std::fs::read_dir("/sys/block").ok().and_then(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .find(|n| n.starts_with("nvme") && n.ends_with("n1"))
+        });
+        found.is_some()
+    })?;
+    let name = found.context("no nvme disk")?;
+    let dev = format!("/dev/{name}");
+    // The node can exist a moment before the disk answers (ENXIO): wait until it reads.
+    guest::wait_for(&format!("{dev} to be readable"), Duration::from_secs(15), || {
+        use std::io::Read;
+        let mut b = [0u8; 512];
+        std::fs::File::open(&dev).and_then(|mut f| f.read_exact(&mut b)).is_ok()
+    })?;
+    Ok(dev)
+}
+
+fn verify_prp(_: &Ctx) -> Outcome {
+    guest::bind_vfio(NVME_BDF)?;
+    // 1000 blocks = 500 KiB: one command with a 124-entry PRP list (mdts allowing), or several.
+    let v = verify_json(&["verify", "100", "1000", "--seed", "7"])?;
+    ensure_eq!(v["read"]["bytes"].as_u64(), Some(512_000), "bytes read");
+    // Data starting mid-page: PRP1 has an offset, every later entry is page aligned.
+    verify_json(&["verify", "3000", "777", "--seed", "8", "--offset", "1028"])?;
+    // Polled completions, several commands of 17 blocks each (PRP1 + PRP2, no list).
+    let p = verify_json(&["--polled", "verify", "6000", "300", "--seed", "9", "--blocks-per-cmd", "17", "--qd", "4"])?;
+    ensure_eq!(p["interrupts"].as_bool(), Some(false), "polled mode");
+    ensure_eq!(p["read"]["interrupts"].as_u64(), Some(0), "interrupts while polled");
+    ensure!(v["interrupts"].as_bool() == Some(true), "MSI-X mode expected by default: {v}");
+    ensure!(v["read"]["interrupts"].as_u64() > Some(0), "no interrupts counted: {v}");
+    // The guest kernel's own driver must read the same pattern back.
+    let dev = back_to_kernel()?;
+    let data = std::fs::read(&dev).context(&dev)?;
+    for (lba, count, seed) in [(100u64, 1000u64, 7u64), (3000, 777, 8), (6000, 300, 9)] {
+        let bytes = &data[lba as usize * 512..(lba + count) as usize * 512];
+        if let Some(i) = pattern::first_mismatch(seed, lba, 512, bytes) {
+            fail!("{dev}: LBA {} does not hold the pattern pcibox wrote", lba + i);
+        }
+    }
+    Ok(())
+}
+
+fn verify_qd32(_: &Ctx) -> Outcome {
+    guest::bind_vfio(NVME_BDF)?;
+    // 4096 blocks (2 MiB) in 4 KiB commands: 512 writes and 512 reads, 32 in flight on 2 queues.
+    let v = verify_json(&[
+        "--queues", "2", "verify", "0", "4096", "--seed", "32", "--qd", "32", "--blocks-per-cmd", "8",
+    ])?;
+    ensure_eq!(v["queues"].as_u64(), Some(2), "I/O queues");
+    ensure_eq!(v["read"]["commands"].as_u64(), Some(512), "read commands");
+    ensure_eq!(v["write"]["commands"].as_u64(), Some(512), "write commands");
+    ensure!(v["read"]["max_in_flight"].as_u64() == Some(32), "queue depth never reached 32: {v}");
+    // Same at QD32 with polling and 24 KiB commands (a PRP list each) starting mid-page.
+    let p = verify_json(&[
+        "--queues", "2", "--polled", "verify", "8192", "3000", "--seed", "33", "--qd", "32", "--blocks-per-cmd", "48", "--offset", "2048",
+    ])?;
+    ensure!(p["write"]["max_in_flight"].as_u64() >= Some(16), "polled depth: {p}");
+    Ok(())
+}
+
+fn errors(_: &Ctx) -> Outcome {
+    guest::bind_vfio(NVME_BDF)?;
+    let cap: u64 = serde_json::from_str::<serde_json::Value>(&pcibox(&["identify", "--json"])?)
+        .context("identify --json")?["namespace"]["blocks"]
+        .as_u64()
+        .context("namespace blocks")?;
+    let past = cap.to_string();
+    // The CLI: one clear line each.
+    let e = pcibox_fails(&["read", &past, "1"])?;
+    ensure!(e.contains("past the end of namespace 1"), "{e}");
+    let e = pcibox_fails(&["read", &past, "1", "--unchecked"])?;
+    ensure!(e.contains("READ") && e.contains("LBA Out of Range"), "{e}");
+    let e = pcibox_fails(&["read", "0", "0"])?;
+    ensure!(e.contains("zero-length"), "{e}");
+    let e = pcibox_fails(&["verify", "0", "8", "--offset", "2"])?;
+    ensure!(e.contains("unaligned") && e.contains("dword"), "{e}");
+    println!("CLI errors are one line each");
+
+    // The library: the same errors on one controller, which keeps working after each.
+    let device = pcibox_vfio::open(NVME_BDF.parse().context("BDF")?).context("open")?;
+    let mut ctrl = Controller::new(device, &Options::default()).context("controller")?;
+    let buf = ctrl.alloc_buffer(64 * 1024).context("buffer")?;
+    let check = |ctrl: &mut Controller, what: &str, r: pcibox_nvme::Result<pcibox_nvme::RunStats>, want: fn(&Error) -> bool| {
+        match r {
+            Err(e) if want(&e) => {
+                println!("{what}: {e}");
+                // Still usable: a verified write + read right after.
+                let mut data = vec![0u8; 8192];
+                pattern::fill(5, 64, 512, &mut data);
+                ctrl.write(64, &data).context("write after error")?;
+                let mut back = vec![0u8; 8192];
+                ctrl.read(64, &mut back).context("read after error")?;
+                ensure!(back == data, "data differs after {what}");
+                Ok(())
+            }
+            other => Err(crate::test::Failure::new(format!("{what}: unexpected {other:?}"))),
+        }
+    };
+    let r = ctrl.transfer_dma(Transfer::new(OpKind::Read, cap - 2, 4).blocks_per_cmd(8), &buf);
+    check(&mut ctrl, "past the end", r, |e| matches!(e, Error::OutOfRange { .. }))?;
+    ctrl.set_bounds_check(false);
+    let r = ctrl.transfer_dma(Transfer::new(OpKind::Read, cap, 1).blocks_per_cmd(8), &buf);
+    check(&mut ctrl, "past the end, unchecked", r, |e| {
+        matches!(e, Error::Status { command: "READ", status, .. } if status.name() == "LBA Out of Range")
+    })?;
+    ctrl.set_bounds_check(true);
+    let r = ctrl.transfer_dma(Transfer::new(OpKind::Write, 0, 0).blocks_per_cmd(8), &buf);
+    check(&mut ctrl, "zero length", r, |e| matches!(e, Error::ZeroLength))?;
+    let r = ctrl.transfer_dma(Transfer::new(OpKind::Write, 0, 8).offset(3).blocks_per_cmd(8), &buf);
+    check(&mut ctrl, "unaligned buffer", r, |e| matches!(e, Error::Unaligned(_)))?;
+    let r = ctrl.transfer_dma(Transfer::new(OpKind::Read, 0, 200).blocks_per_cmd(8).depth(4), &buf);
+    check(&mut ctrl, "buffer too small", r, |e| matches!(e, Error::BufferTooSmall { .. }))?;
+    let mut odd = vec![0u8; 700];
+    match ctrl.read(0, &mut odd) {
+        Err(Error::Unaligned(m)) => println!("partial block: {m}"),
+        other => fail!("partial block: unexpected {other:?}"),
+    }
+    Ok(())
+}
+
+fn bench(_: &Ctx) -> Outcome {
+    guest::bind_vfio(NVME_BDF)?;
+    for extra in [&[][..], &["--queues", "2"][..], &["--polled"][..]] {
+        let mut args = extra.to_vec();
+        args.extend_from_slice(&["bench", "--seconds", "3", "--qd", "1,32"]);
+        let text = pcibox(&args)?;
+        println!("{text}");
+        args.push("--json");
+        args[extra.len() + 2] = "1";
+        let v: serde_json::Value = serde_json::from_str(&pcibox(&args)?).context("bench --json")?;
+        let rows = v["results"].as_array().context("results")?;
+        ensure_eq!(rows.len(), 2, "one row per queue depth");
+        for r in rows {
+            ensure!(r["iops"].as_f64().is_some_and(|x| x > 0.0), "no I/O completed: {r}");
+        }
+    }
+    Ok(())
+}

@@ -31,6 +31,8 @@ enum Command {
     Claim(cmd::claim::Args),
     /// Give a claimed device back to the driver it had before.
     Release(cmd::release::Args),
+    /// Drive an NVMe controller from user space: identify, partitions, read/write/verify, bench.
+    Nvme(cmd::nvme::Args),
     /// Drive an e1000e NIC: DHCP, ping, statistics, bring-up cycles, benchmark.
     Net(cmd::net::Args),
     /// Export a device over vfio-user (one client at a time).
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
         Command::Xenstored(args) => cmd::xenstored::run(args),
         Command::Claim(args) => cmd::claim::run(args),
         Command::Release(args) => cmd::release::run(args),
+        Command::Nvme(args) => cmd::nvme::run(args),
         Command::Net(args) => cmd::net::run(args),
         Command::ServeDevice(args) => cmd::serve_device::run(args),
     };

@@ -3,6 +3,7 @@
 pub mod claim;
 pub mod lspci;
 pub mod net;
+pub mod nvme;
 pub mod release;
 pub mod serve_device;
 pub mod xenstored;
