@@ -1,6 +1,229 @@
-//! Guest tests of the `vfio-user` area (names start with `vfio-user-`). See docs/rig.md.
+//! Guest tests of the `vfio-user` area (names start with `vfio-user-`). See docs/rig.md and
+//! docs/vfio-user.md.
+//!
+//! `pcibox serve-device` runs as root on the vfio-pci device; the driver (`pcibox net`,
+//! `pcibox nvme`) runs as `nobody` with no capabilities over `vfio-user:SOCKET` and must give the
+//! same results as the same command run directly on VFIO. The server's per-session message
+//! counts give the messages per I/O, printed to the console log.
 
-#[allow(unused_imports)]
-use crate::test::{Ctx, Needs, Outcome, Test};
+use crate::guest::{self, Output, E1000E_BDF};
+use crate::test::{Ctx, Failure, Needs, Outcome, Test};
+use crate::{ensure, ensure_eq, fail};
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
-pub const TESTS: &[Test] = &[];
+pub const TESTS: &[Test] = &[
+    Test {
+        name: "vfio-user-unprivileged",
+        about: "a driver process as nobody has no capabilities and cannot open /dev/vfio",
+        run: unprivileged,
+        needs: Needs::DEFAULT.timeout_s(60),
+    },
+    Test {
+        name: "vfio-user-e1000e",
+        about: "e1000e DHCP and ping as nobody over serve-device equal direct VFIO; messages per ping",
+        run: e1000e,
+        needs: Needs::DEFAULT.timeout_s(240),
+    },
+];
+
+const NOBODY: u32 = 65534;
+const SOCK_DIR: &str = "/run/pcibox";
+
+/// Runs `/bin/pcibox ARGS` as nobody:nobody (no supplementary groups, hence no capabilities).
+fn as_nobody(program: &str, args: &[&str]) -> Result<Output, Failure> {
+    let cmdline = format!("(as nobody) {program} {}", args.join(" "));
+    let out = Command::new(program)
+        .args(args)
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .current_dir("/")
+        .output()
+        .map_err(|e| Failure::new(format!("{cmdline}: {e}")))?;
+    Ok(Output {
+        cmdline,
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
+/// A running `pcibox serve-device`, killed if the test ends early.
+struct Served {
+    child: Option<Child>,
+    socket: String,
+}
+
+impl Served {
+    fn start(bdf: &str, name: &str, sessions: u32) -> Result<Served, Failure> {
+        std::fs::create_dir_all(SOCK_DIR).map_err(|e| Failure::new(format!("{SOCK_DIR}: {e}")))?;
+        let socket = format!("{SOCK_DIR}/{name}.sock");
+        let _ = std::fs::remove_file(&socket);
+        let device = format!("vfio:{bdf}");
+        let sessions = sessions.to_string();
+        let child = Command::new("/bin/pcibox")
+            .args(["serve-device", "--device", &device, "--socket", &socket])
+            .args(["--mode", "666", "--sessions", &sessions])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| Failure::new(format!("spawning serve-device: {e}")))?;
+        let mut served = Served {
+            child: Some(child),
+            socket,
+        };
+        let sock = served.socket.clone();
+        let res = guest::wait_for("the serve-device socket", Duration::from_secs(20), || {
+            Path::new(&sock).exists()
+        });
+        if let Err(e) = res {
+            let out = served.finish().map(|o| o.stderr).unwrap_or_default();
+            fail!("{e}: {out}");
+        }
+        Ok(served)
+    }
+
+    fn device(&self) -> String {
+        format!("vfio-user:{}", self.socket)
+    }
+
+    /// Waits for the server to exit (after its sessions) and returns its output.
+    fn finish(&mut self) -> Result<Output, Failure> {
+        let Some(mut child) = self.child.take() else {
+            fail!("serve-device already finished");
+        };
+        let mut stdout = String::new();
+        let mut stderr = String::new();
+        if let Some(mut s) = child.stdout.take() {
+            let _ = s.read_to_string(&mut stdout);
+        }
+        if let Some(mut s) = child.stderr.take() {
+            let _ = s.read_to_string(&mut stderr);
+        }
+        let status = child
+            .wait()
+            .map_err(|e| Failure::new(format!("serve-device: {e}")))?;
+        Ok(Output {
+            cmdline: "pcibox serve-device".into(),
+            code: status.code(),
+            stdout,
+            stderr,
+        })
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// `messages=N` of each `session:` line the server printed.
+fn session_messages(out: &Output) -> Vec<u64> {
+    out.stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("session: "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter_map(|f| f.strip_prefix("messages=")?.parse().ok())
+        .collect()
+}
+
+fn json(out: &Output) -> Result<serde_json::Value, Failure> {
+    serde_json::from_str(out.stdout.trim())
+        .map_err(|e| Failure::new(format!("{}: not JSON ({e}): {}", out.cmdline, out.stdout)))
+}
+
+fn unprivileged(_ctx: &Ctx) -> Outcome {
+    guest::bind_vfio(E1000E_BDF)?;
+    let status = as_nobody("/bin/cat", &["/proc/self/status"])?.ok()?;
+    let field = |name: &str| {
+        status
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    ensure!(field("Uid:").starts_with("65534"), "uid: {}", field("Uid:"));
+    for cap in ["CapInh:", "CapPrm:", "CapEff:", "CapAmb:"] {
+        ensure_eq!(field(cap), "0000000000000000", "{cap}");
+    }
+    // Direct VFIO is out of reach for nobody.
+    let direct = as_nobody(
+        "/bin/pcibox",
+        &["net", "--device", &format!("vfio:{E1000E_BDF}"), "stats"],
+    )?;
+    ensure!(
+        direct.code != Some(0) && direct.stderr.contains("ermission denied"),
+        "nobody could use VFIO directly: {:?} {}",
+        direct.code,
+        direct.stderr
+    );
+    // Through the server it works.
+    let mut served = Served::start(E1000E_BDF, "unpriv", 1)?;
+    let out = as_nobody(
+        "/bin/pcibox",
+        &["net", "--device", &served.device(), "--json", "stats"],
+    )?
+    .ok()?;
+    let v = json(&out)?;
+    ensure!(v.get("stats").is_some(), "no stats in {v}");
+    let server = served.finish()?.ok()?;
+    ensure_eq!(session_messages(&server).len(), 1, "sessions: {}", server.stdout);
+    Ok(())
+}
+
+fn e1000e(_ctx: &Ctx) -> Outcome {
+    guest::bind_vfio(E1000E_BDF)?;
+    let vfio = format!("vfio:{E1000E_BDF}");
+    // Direct VFIO, as root: the reference results.
+    let direct_dhcp = json(&guest::run("/bin/pcibox", &["net", "--device", &vfio, "--json", "dhcp"])?.ok()?)?;
+    let ping_args = |n: &'static str| {
+        [
+            "--json", "ping", "10.0.2.2", "-c", n, "--interval", "100", "--addr", "10.0.2.15/24",
+            "--gateway", "10.0.2.2",
+        ]
+    };
+    let mut direct_args = vec!["net", "--device", vfio.as_str()];
+    direct_args.extend(ping_args("3"));
+    let direct_ping = json(&guest::run("/bin/pcibox", &direct_args)?.ok()?)?;
+
+    // The same through serve-device, the driver as nobody: DHCP, then pings of 1 and 5.
+    let mut served = Served::start(E1000E_BDF, "e1000e", 3)?;
+    let dev = served.device();
+    let dhcp = json(&as_nobody("/bin/pcibox", &["net", "--device", &dev, "--json", "dhcp"])?.ok()?)?;
+    ensure_eq!(
+        dhcp["lease"]["address"],
+        direct_dhcp["lease"]["address"],
+        "DHCP lease differs from direct VFIO: {dhcp} vs {direct_dhcp}"
+    );
+    let mut pings = Vec::new();
+    for n in ["1", "5"] {
+        let mut args = vec!["net", "--device", dev.as_str()];
+        args.extend(ping_args(n));
+        pings.push(json(&as_nobody("/bin/pcibox", &args)?.ok()?)?);
+    }
+    let server = served.finish()?.ok()?;
+    for (p, n) in pings.iter().zip([1u64, 5]) {
+        ensure_eq!(p["ping"]["sent"].as_u64(), Some(n), "{p}");
+        ensure_eq!(p["ping"]["received"], p["ping"]["sent"], "lost replies over vfio-user: {p}");
+    }
+    ensure_eq!(
+        direct_ping["ping"]["received"],
+        direct_ping["ping"]["sent"],
+        "direct VFIO lost replies: {direct_ping}"
+    );
+    let counts = session_messages(&server);
+    ensure_eq!(counts.len(), 3, "sessions: {}", server.stdout);
+    let per_ping = (counts[2] as f64 - counts[1] as f64) / 4.0;
+    println!("vfio-user e1000e sessions: {}", server.stdout.trim().replace('\n', " | "));
+    println!("vfio-user e1000e: {per_ping:.1} messages per ping (sessions of 1 and 5 pings: {} and {})", counts[1], counts[2]);
+    Ok(())
+}
+
