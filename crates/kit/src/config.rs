@@ -1,8 +1,9 @@
 //! Config-space access on [`Device`]: 8/16/32-bit reads and writes with
 //! checked, naturally aligned offsets, and a few command-register helpers.
 //!
-//! Capability walks belong to the `pci` crate: take [`Device::config_bytes`]
-//! and parse it with `pci`'s views.
+//! Capability walks belong to the `pci` crate: [`Device::config_space`]
+//! returns a snapshot as `pci`'s checked view (capabilities, BARs, MSI/MSI-X
+//! representations); [`Device::find_capability`] is its walk.
 
 use crate::device::{Device, COMMAND, COMMAND_BUS_MASTER, COMMAND_MEMORY};
 use crate::error::{Error, Result};
@@ -82,6 +83,19 @@ impl Device {
             self.shared.backend.config_read(i * 4, chunk)?;
         }
         Ok(out)
+    }
+
+    /// A snapshot of the whole config space as the `pci` crate's checked
+    /// view: `caps()`, `ext_caps()`, `find_cap(id)`, `bars()`, and the
+    /// capability parsers (`pci::MsixRepr::parse(view.as_bytes(), off)` …).
+    pub fn config_space(&self) -> Result<pci::ConfigSpace<Vec<u8>>> {
+        Ok(pci::ConfigSpace::new_checked(self.config_bytes()?)?)
+    }
+
+    /// The offset of the first standard capability with `id`
+    /// (`pci::cap_id::…`), walked (bounded) by the `pci` crate.
+    pub fn find_capability(&self, id: u8) -> Result<Option<u8>> {
+        Ok(self.config_space()?.find_cap(id))
     }
 
     /// Vendor and device ID.

@@ -21,6 +21,9 @@ pub enum Error {
         /// Size of the device's config space.
         size: usize,
     },
+    /// The config space read from the device does not parse (see `pci`).
+    #[error("config space: {0}")]
+    ConfigParse(#[from] pci::Error),
     /// A region access outside the region or not naturally aligned.
     #[error(
         "region {index}: {width}-byte access at {offset:#x}: outside {size:#x} bytes or misaligned"

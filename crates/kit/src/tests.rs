@@ -297,3 +297,23 @@ fn backend_is_object_safe_and_device_is_shareable() {
     let b: Box<dyn Backend> = Box::new(fake());
     assert!(b.name().starts_with("fake:"));
 }
+
+#[test]
+fn capability_walk_comes_from_the_pci_crate() {
+    let (_f, d) = open();
+    assert_eq!(d.find_capability(pci::cap_id::MSIX).unwrap(), None);
+    // Status.CAP_LIST, pointer 0x40 → MSI-X (0x11) → PM (0x01) at 0x50.
+    d.config_write16(0x06, 1 << 4).unwrap();
+    d.config_write8(0x34, 0x40).unwrap();
+    d.config_write16(0x40, 0x5011).unwrap();
+    d.config_write16(0x42, 3).unwrap(); // table size 4
+    d.config_write16(0x50, 0x0001).unwrap();
+    assert_eq!(d.find_capability(pci::cap_id::MSIX).unwrap(), Some(0x40));
+    assert_eq!(d.find_capability(pci::cap_id::PM).unwrap(), Some(0x50));
+    let cs = d.config_space().unwrap();
+    let msix = pci::MsixRepr::parse(cs.as_bytes(), 0x40).unwrap();
+    assert_eq!(msix.table_size, 4);
+    // A looping list ends the walk instead of hanging.
+    d.config_write8(0x51, 0x40).unwrap();
+    assert_eq!(d.find_capability(0x05).unwrap(), None);
+}

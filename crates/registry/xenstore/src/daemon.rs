@@ -425,3 +425,46 @@ impl Daemon {
         }
     }
 }
+
+/// A daemon running on its own thread, stopped when dropped (for tests,
+/// benchmarks and tools embedding the registry).
+#[derive(Debug)]
+pub struct DaemonThread {
+    stop: std::sync::Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Result<(), DaemonError>>>,
+}
+
+impl Daemon {
+    /// Binds as [`Daemon::bind`] does, then serves on a new thread.
+    pub fn spawn(cfg: &Config) -> Result<DaemonThread, DaemonError> {
+        let mut d = Daemon::bind(cfg)?;
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let thread = std::thread::spawn(move || d.run_until(&s));
+        Ok(DaemonThread {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl DaemonThread {
+    /// Stops the daemon and returns how its loop ended.
+    pub fn stop(mut self) -> Result<(), DaemonError> {
+        self.halt()
+    }
+
+    fn halt(&mut self) -> Result<(), DaemonError> {
+        self.stop.store(true, Ordering::Relaxed);
+        match self.thread.take() {
+            Some(t) => t.join().unwrap_or(Ok(())),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for DaemonThread {
+    fn drop(&mut self) {
+        let _ = self.halt();
+    }
+}

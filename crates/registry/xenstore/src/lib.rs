@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod daemon;
+pub mod fuzzing;
 mod node;
 mod ops;
 pub mod persist;

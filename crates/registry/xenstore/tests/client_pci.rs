@@ -4,18 +4,15 @@
 #![allow(clippy::unwrap_used)]
 
 use pcibox_xenstore::client::Client;
-use pcibox_xenstore::daemon::{Config, Daemon};
+use pcibox_xenstore::daemon::{Config, Daemon, DaemonThread};
 use pcibox_xenstore::wire::Errno;
 use pcibox_xenstore::xenbus::{self, PciDevice, XenbusState};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 struct Running {
     dir: PathBuf,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _daemon: DaemonThread,
 }
 
 impl Running {
@@ -26,24 +23,15 @@ impl Running {
         let mut cfg = Config::new(dir.join("socket"));
         cfg.domain_sockets = vec![(5, dir.join("dom5"))];
         cfg.state_dir = Some(dir.join("state"));
-        let mut d = Daemon::bind(&cfg).unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let s = stop.clone();
-        let thread = std::thread::spawn(move || d.run_until(&s).unwrap());
         Running {
+            _daemon: Daemon::spawn(&cfg).unwrap(),
             dir,
-            stop,
-            thread: Some(thread),
         }
     }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
