@@ -17,6 +17,11 @@ pub const NVME_BDF: &str = "0000:00:04.0";
 pub const E1000E_BDF: &str = "0000:00:05.0";
 /// QEMU `virtio-net-pci` (1af4:1000); virtio_net is not loaded in the guest.
 pub const VIRTIO_NET_BDF: &str = "0000:00:06.0";
+/// QEMU `pci-serial` (1b36:0002), function 0 of a multifunction slot, bound to 8250_pci.
+pub const PCI_SERIAL_BDF: &str = "0000:00:07.0";
+/// QEMU `pci-testdev` (1b36:0005), function 1 of that slot: shares its IOMMU group, which is
+/// therefore not viable for VFIO while the serial port has its driver.
+pub const PCI_TESTDEV_BDF: &str = "0000:00:07.1";
 
 fn dev_path(bdf: &str) -> String {
     format!("/sys/bus/pci/devices/{bdf}")

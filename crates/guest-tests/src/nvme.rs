@@ -61,6 +61,24 @@ pub const TESTS: &[Test] = &[
         needs: Needs::DEFAULT.timeout_s(60),
     },
     Test {
+        name: "nvme-timeout",
+        about: "commands starved by QEMU's I/O throttle time out with an error naming them; a new session works",
+        run: timeout,
+        needs: Needs::DEFAULT.monitor().timeout_s(90),
+    },
+    Test {
+        name: "nvme-write-read",
+        about: "write --seed / --file and read --out move exactly the bytes given, at LBAs the pattern names",
+        run: write_read,
+        needs: Needs::DEFAULT.timeout_s(60),
+    },
+    Test {
+        name: "nvme-vfio-user",
+        about: "the same driver through pcibox serve-device over vfio-user: identify, partitions = sfdisk, QD8 verify, bench",
+        run: vfio_user,
+        needs: Needs::DEFAULT.disk(Disk::Gpt).timeout_s(120),
+    },
+    Test {
         name: "nvme-bench",
         about: "4 KiB random-read IOPS at QD1 and QD32 with completions per interrupt (informative under TCG)",
         run: bench,
@@ -70,7 +88,12 @@ pub const TESTS: &[Test] = &[
 
 /// `pcibox nvme --device vfio:… ARGS`, failing on a non-zero exit.
 fn pcibox(args: &[&str]) -> Result<String, crate::test::Failure> {
-    let mut all = vec!["nvme", "--device", DEVICE];
+    pcibox_on(DEVICE, args)
+}
+
+/// `pcibox nvme --device DEVICE ARGS`, failing on a non-zero exit.
+fn pcibox_on(device: &str, args: &[&str]) -> Result<String, crate::test::Failure> {
+    let mut all = vec!["nvme", "--device", device];
     all.extend_from_slice(args);
     let out = guest::run("/bin/pcibox", &all)?.ok()?;
     if !out.stderr.trim().is_empty() {
@@ -342,4 +365,96 @@ fn bench(_: &Ctx) -> Outcome {
         }
     }
     Ok(())
+}
+
+fn timeout(ctx: &Ctx) -> Outcome {
+    guest::bind_vfio(NVME_BDF)?;
+    // One I/O per second for the disk: at QD32 most reads wait far longer than 300 ms.
+    ctx.monitor("block_set_io_throttle disk0 0 0 0 1 0 0")?;
+    let start = std::time::Instant::now();
+    let e = pcibox_fails(&["--timeout-ms", "300", "verify", "0", "256", "--qd", "32", "--blocks-per-cmd", "8"])?;
+    println!("throttled: {e} (after {:?})", start.elapsed());
+    ensure!(
+        e.contains("no completion after") && (e.contains("WRITE") || e.contains("READ")),
+        "expected a command timeout, got {e}"
+    );
+    ctx.monitor("block_set_io_throttle disk0 0 0 0 0 0 0")?;
+    // A new session resets the controller (CC.EN 1 → 0 → 1) and works.
+    let v = verify_json(&["verify", "0", "256", "--qd", "32", "--blocks-per-cmd", "8"])?;
+    ensure_eq!(v["read"]["commands"].as_u64(), Some(32), "read commands after the timeout");
+    Ok(())
+}
+
+fn write_read(_: &Ctx) -> Outcome {
+    guest::bind_vfio(NVME_BDF)?;
+    pcibox(&["write", "5000", "70", "--seed", "11"])?;
+    pcibox(&["read", "4990", "90", "--out", "/tmp/r1.bin"])?;
+    let r1 = std::fs::read("/tmp/r1.bin").context("/tmp/r1.bin")?;
+    ensure_eq!(r1.len(), 90 * 512, "bytes read");
+    ensure!(r1[..10 * 512].iter().all(|&b| b == 0), "blocks before the write are not zero");
+    ensure!(r1[80 * 512..].iter().all(|&b| b == 0), "blocks after the write are not zero");
+    ensure_eq!(pattern::first_mismatch(11, 5000, 512, &r1[10 * 512..80 * 512]), None, "pattern");
+    // A file round trip, and a file of the wrong size refused.
+    let data: Vec<u8> = (0..3 * 512).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write("/tmp/w.bin", &data).context("/tmp/w.bin")?;
+    pcibox(&["write", "9", "3", "--file", "/tmp/w.bin"])?;
+    pcibox(&["read", "9", "3", "--out", "/tmp/r2.bin"])?;
+    ensure!(std::fs::read("/tmp/r2.bin").context("/tmp/r2.bin")? == data, "file round trip differs");
+    let e = pcibox_fails(&["write", "9", "4", "--file", "/tmp/w.bin"])?;
+    ensure!(e.contains("1536 bytes"), "{e}");
+    let hex = pcibox(&["read", "9", "1"])?;
+    ensure!(hex.starts_with("00001200: 00 07 0e 15"), "hex dump: {}", hex.lines().next().unwrap_or(""));
+    Ok(())
+}
+
+/// Starts `pcibox serve-device` for `sessions` clients on `sock` and waits for the socket.
+fn serve(sock: &str, sessions: &str) -> Result<std::process::Child, crate::test::Failure> {
+    use std::process::{Command, Stdio};
+    let mut server = Command::new("/bin/pcibox")
+        .args(["serve-device", "--device", DEVICE, "--socket", sock, "--sessions", sessions])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("spawning pcibox serve-device")?;
+    if let Err(e) = guest::wait_for("the vfio-user socket", Duration::from_secs(10), || {
+        std::path::Path::new(sock).exists()
+    }) {
+        let _ = server.kill();
+        return Err(e);
+    }
+    Ok(server)
+}
+
+fn vfio_user(ctx: &Ctx) -> Outcome {
+    guest::bind_vfio(NVME_BDF)?;
+    let sock = "/tmp/nvme.sock";
+    let mut server = serve(sock, "4")?;
+    let device = format!("vfio-user:{sock}");
+    let result = (|| -> Outcome {
+        let v: serde_json::Value =
+            serde_json::from_str(&pcibox_on(&device, &["identify", "--json"])?).context("identify --json")?;
+        ensure_eq!(v["controller"]["serial"].as_str(), Some("pcibox-nvme0"), "serial over vfio-user");
+        let theirs = ctx.rig_file("sfdisk.dump")?;
+        let name = sfdisk::device_of(&theirs).context("no device: line")?;
+        let ours = pcibox_on(&device, &["partitions", "--name", name])?;
+        if let Err(e) = sfdisk::compare(&ours, &theirs) {
+            fail!("sfdisk --dump differs over vfio-user: {e}");
+        }
+        let text = pcibox_on(&device, &["verify", "40000", "1024", "--qd", "8", "--blocks-per-cmd", "16", "--json"])?;
+        let v: serde_json::Value = serde_json::from_str(&text).context("verify --json")?;
+        println!("verify over vfio-user: {v}");
+        ensure_eq!(v["read"]["commands"].as_u64(), Some(64), "read commands");
+        let text = pcibox_on(&device, &["bench", "--seconds", "2", "--qd", "1,32"])?;
+        println!("over vfio-user:\n{text}");
+        Ok(())
+    })();
+    let _ = guest::wait_for("serve-device to exit", Duration::from_secs(10), || {
+        matches!(server.try_wait(), Ok(Some(_)))
+    });
+    let _ = server.kill();
+    let served = server.wait_with_output().context("serve-device output")?;
+    if result.is_err() {
+        println!("serve-device stderr: {}", String::from_utf8_lossy(&served.stderr));
+    }
+    result
 }

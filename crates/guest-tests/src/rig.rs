@@ -2,7 +2,7 @@
 //! monitor channel, the disk images and their host-side facts), plus hidden self-tests proving
 //! that a failing test fails and a hanging one is reported HUNG.
 
-use crate::guest::{self, E1000E_BDF, NVME_BDF, VIRTIO_NET_BDF};
+use crate::guest::{self, E1000E_BDF, NVME_BDF, PCI_SERIAL_BDF, PCI_TESTDEV_BDF, VIRTIO_NET_BDF};
 use crate::test::{Context, Ctx, Disk, Expect, Needs, Outcome, Test};
 use crate::{ensure, ensure_eq, fail};
 use std::path::Path;
@@ -11,7 +11,7 @@ use std::time::Duration;
 pub const TESTS: &[Test] = &[
     Test {
         name: "rig-boot",
-        about: "devices at their fixed addresses, IOMMU on, vfio modules loaded, /bin/pcibox runs",
+        about: "devices at their fixed addresses and IOMMU groups, vfio modules loaded, /bin/pcibox runs",
         run: boot,
         needs: Needs::DEFAULT,
     },
@@ -76,6 +76,8 @@ const DEVICES: &[(&str, u16, u16, &str)] = &[
     (NVME_BDF, 0x1b36, 0x0010, "QEMU nvme"),
     (E1000E_BDF, 0x8086, 0x10d3, "QEMU e1000e"),
     (VIRTIO_NET_BDF, 0x1af4, 0x1000, "QEMU virtio-net"),
+    (PCI_SERIAL_BDF, 0x1b36, 0x0002, "QEMU pci-serial"),
+    (PCI_TESTDEV_BDF, 0x1b36, 0x0005, "QEMU pci-testdev"),
 ];
 
 const VFIO_MODULES: &[&str] = &["vfio", "vfio_iommu_type1", "vfio_virqfd", "vfio_pci_core", "vfio_pci"];
@@ -93,6 +95,14 @@ fn boot(ctx: &Ctx) -> Outcome {
     }
     ensure_eq!(guest::pci_dev(NVME_BDF)?.driver.as_deref(), Some("nvme"), "{NVME_BDF} driver at boot");
     ensure_eq!(guest::pci_dev(E1000E_BDF)?.driver, None, "{E1000E_BDF} driver at boot");
+    // Endpoints have a group each, except the two functions of slot 7, which share one.
+    let group = |bdf| guest::pci_dev(bdf).map(|d| d.iommu_group);
+    let (serial, testdev) = (group(PCI_SERIAL_BDF)?, group(PCI_TESTDEV_BDF)?);
+    ensure_eq!(serial, testdev, "IOMMU groups of the two slot-7 functions");
+    let mut groups = vec![group(NVME_BDF)?, group(E1000E_BDF)?, group(VIRTIO_NET_BDF)?, serial];
+    groups.sort();
+    groups.dedup();
+    ensure_eq!(groups.len(), 4, "distinct IOMMU groups of slots 4, 5, 6, 7");
     let iommus = std::fs::read_dir("/sys/class/iommu").context("/sys/class/iommu")?.count();
     ensure!(iommus > 0, "no IOMMU in /sys/class/iommu");
     for m in VFIO_MODULES {

@@ -283,3 +283,41 @@ fn errors_are_one_line() {
     std::fs::write(&bad_ids, "8086  Intel\nnot an id line\n").unwrap();
     fails(&["-i", bad_ids.to_str().unwrap()], "Parse error at line 2");
 }
+
+#[test]
+fn json_agrees_with_lspci() {
+    // Our parsed view and lspci's decoding of the same dumps agree on IDs,
+    // MSI-X table sizes and capability offsets.
+    let f = repo_root().join("crates/pcibox/tests/data/synthetic.lspci-xxxx.txt");
+    for dump in [fixtures().join("microvm.lspci-xxxx.txt"), f] {
+        let d = dump.to_str().unwrap();
+        let ours = pcibox(&["-F", d, "--json"]);
+        assert!(ours.status.success());
+        let views: serde_json::Value = serde_json::from_slice(&ours.stdout).unwrap();
+        let views = views.as_array().unwrap();
+        let listing = text(&lspci(&["-F", d, "-v", "-D"]));
+        let blocks: Vec<&str> = listing.split("\n\n").filter(|b| !b.is_empty()).collect();
+        assert_eq!(views.len(), blocks.len());
+        for (v, block) in views.iter().zip(&blocks) {
+            assert!(block.starts_with(v["slot"].as_str().unwrap()), "{block}");
+            for cap in v["capabilities"].as_array().unwrap() {
+                let off = cap["offset"].as_u64().unwrap();
+                let line = block
+                    .lines()
+                    .find(|l| l.starts_with(&format!("\tCapabilities: [{off:02x}] ")))
+                    .unwrap_or_else(|| panic!("lspci lacks cap {off:#x}:\n{block}"));
+                if let Some(m) = cap["parsed"].get("msix") {
+                    let n = m["table_size"].as_u64().unwrap();
+                    assert!(line.contains(&format!("Count={n} ")), "{line} vs {n}");
+                }
+                if let Some(m) = cap["parsed"].get("msi") {
+                    let is64 = m["is_64bit"].as_bool().unwrap();
+                    assert!(
+                        line.ends_with(if is64 { "64bit+" } else { "64bit-" }),
+                        "{line}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -38,6 +38,19 @@ fn xenstore_utils_read_write_list_rm_exists() {
     assert!(root.contains("local = \"\""), "{root}");
     // Bad paths are refused by the daemon, not just the tool.
     assert!(!x.tool("xenstore-read", &["/t//a"]).status.success());
+    // A directory too long for one reply: libxenstore falls back to
+    // DIRECTORY_PART and still lists every child.
+    let mut c = pcibox_xenstore::client::Client::connect(&x.socket).unwrap();
+    c.transaction(|c, tx| {
+        for i in 0..700 {
+            c.write(tx, &format!("/many/child-{i:04}"), b"")?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let list = x.ok("xenstore-list", &["/many"]);
+    assert_eq!(list.lines().count(), 700);
+    assert_eq!(list.lines().last(), Some("child-0699"));
 }
 
 #[test]

@@ -28,12 +28,20 @@ fn fetch() -> PathBuf {
     let debs = base.join("debs");
     let _ = std::fs::remove_dir_all(&base);
     std::fs::create_dir_all(&debs).unwrap();
-    let out = Command::new("apt-get")
-        .arg("download")
-        .args(PACKAGES)
-        .current_dir(&debs)
-        .output()
-        .expect("apt-get is needed to fetch xen-utils-4.17");
+    let download = || {
+        Command::new("apt-get")
+            .arg("download")
+            .args(PACKAGES)
+            .current_dir(&debs)
+            .output()
+            .expect("apt-get is needed to fetch xen-utils-4.17")
+    };
+    let mut out = download();
+    if !out.status.success() {
+        // Package lists may never have been fetched on a fresh machine.
+        let _ = Command::new("apt-get").args(["update", "-qq"]).status();
+        out = download();
+    }
     assert!(
         out.status.success(),
         "apt-get download {PACKAGES:?} failed: {}",

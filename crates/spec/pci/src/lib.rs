@@ -22,6 +22,7 @@ mod caps;
 mod config;
 pub mod dump;
 mod error;
+pub mod fuzzing;
 pub mod ids;
 pub mod lspci;
 

@@ -28,7 +28,7 @@ pub enum PersistError {
         source: io::Error,
     },
     /// The snapshot is damaged (it is only ever replaced whole, so this is
-    /// not a crash artefact).
+    /// not a crash artefact), or the log is damaged before its last record.
     #[error("{path}: {source}")]
     Corrupt {
         /// The file.
@@ -117,7 +117,21 @@ impl Persist {
             Err(e) => return Err(io_err(&log_path)(e)),
         };
         let (records, valid, err) = decode_all(&data);
-        if let Some(e) = &err {
+        if let Some(e) = err {
+            // Only the last record can be torn by a crash: it either runs past
+            // the end of the file or ends exactly there with a bad body.
+            // Damage followed by more records is not a crash artefact, and
+            // cutting there would drop acknowledged changes.
+            let declared_end = data
+                .get(valid..valid + 4)
+                .map(|l| valid + 8 + u32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize);
+            let torn = matches!(e, CodecError::Truncated(_)) || declared_end == Some(data.len());
+            if !torn {
+                return Err(PersistError::Corrupt {
+                    path: log_path,
+                    source: e,
+                });
+            }
             tracing::warn!("{}: dropping torn tail: {e}", log_path.display());
         }
         let replayed = records.len();

@@ -1,0 +1,121 @@
+# Generates synthetic.lspci-xxxx.txt (made-up functions in `lspci -xxxx` dump
+# format) for tests/lspci.rs: python3 gen_synthetic.py > synthetic.lspci-xxxx.txt
+import struct, sys
+devs = []
+class D:
+    def __init__(s, addr, vendor, device, cls, rev=0, htype=0, size=4096, progif=0):
+        s.addr=addr; s.b=bytearray(size)
+        struct.pack_into('<HH', s.b, 0, vendor, device)
+        s.b[8]=rev; s.b[9]=progif; struct.pack_into('<H', s.b, 0xa, cls); s.b[0xe]=htype
+        s.last=None; s.elast=None
+    def w8(s,o,v): s.b[o]=v
+    def w16(s,o,v): struct.pack_into('<H', s.b, o, v)
+    def w32(s,o,v): struct.pack_into('<I', s.b, o, v)
+    def cap(s, off, cid, body=b''):
+        s.b[off]=cid; s.b[off+1]=0; s.b[off+2:off+2+len(body)]=body
+        if s.last is None:
+            s.w16(6, s.b[6] | 0x10 | (s.b[7]<<8)); s.b[0x34 if (s.b[0xe]&0x7f)!=2 else 0x14]=off
+        else: s.b[s.last+1]=off
+        s.last=off
+    def ecap(s, off, cid, ver, body=b''):
+        s.w32(off, cid | (ver<<16))
+        s.b[off+4:off+4+len(body)]=body
+        if s.elast is not None:
+            h=struct.unpack_from('<I', s.b, s.elast)[0]; s.w32(s.elast, h | (off<<20))
+        s.elast=off
+    def dump(s):
+        out=["%s pcibox synthetic device" % s.addr]
+        for r in range(0,len(s.b),16): out.append("%02x: "%r+" ".join("%02x"%x for x in s.b[r:r+16]))
+        return "\n".join(out)+"\n"
+
+# 1: Intel e1000e-like PCIe endpoint: PM, MSI 64-bit, PCIe, MSI-X, AER, DSN
+d=D("01:00.0",0x8086,0x10d3,0x0200,rev=0)
+d.w16(4,0x0406); d.w16(6,0x0010); d.w32(0x10,0xfebc0000); d.w32(0x14,0xfeb80000); d.w32(0x18,0xc001); d.w32(0x1c,0xfebe0000)
+d.w32(0x30,0xfeb40000); d.w16(0x2c,0x8086); d.w16(0x2e,0x0000); d.w8(0x3c,11); d.w8(0x3d,1)
+d.cap(0xc8,0x01,struct.pack('<HH',0xc822,0x2008))
+d.cap(0xd0,0x05,struct.pack('<HIIH',0x0081,0xfee00000,0,0x4021))
+d.cap(0xe0,0x10,struct.pack('<HIHHIHH',0x0001,0x00008cc1,0x2810,0x0010,0x00014c11,0x0040,0x1011))
+d.cap(0xa0,0x11,struct.pack('<HII',0x8004,0x00000003,0x00002003))
+d.ecap(0x100,0x0001,2,struct.pack('<IIIIII',0,0,0x00062030,0,0x2000,0))
+d.ecap(0x140,0x0003,1,struct.pack('<II',0x33445566,0x00112233))
+devs.append(d)
+# 2: QEMU NVMe-like: 64-bit BAR, MSI-X, PCIe RCiEP v2, PM, unknown ext caps
+d=D("02:00.0",0x1b36,0x0010,0x0108,rev=2,progif=2)
+d.w16(4,0x0507); d.w32(0x10,0xfebf0004); d.w32(0x14,0x00000000); d.w16(0x2c,0x1af4); d.w16(0x2e,0x1100); d.w8(0x3d,1); d.w8(0x3c,10)
+d.cap(0x40,0x11,struct.pack('<HII',0x0040,0x00002000,0x00003000))
+d.cap(0x80,0x10,struct.pack('<HIHHIHH',0x0092,0,0,0,0,0,0))
+d.cap(0x60,0x01,struct.pack('<HH',0x0003,0x0008))
+d.ecap(0x100,0x0018,1,b'\0'*8)
+d.ecap(0x110,0x002f,1,b'\0'*4)
+d.ecap(0x120,0x000b,1,struct.pack('<I',0x01410abc))
+d.ecap(0x140,0x0023,1,struct.pack('<IH',0x02c11e98,0x0003))
+d.ecap(0x160,0x000d,1)
+d.ecap(0x170,0x0010,1)
+d.ecap(0x180,0x001e,1)
+devs.append(d)
+# 3: PCIe root port bridge (type 1) with windows, SSVID cap, MSI 32-bit w/ masking
+d=D("00:1c.0",0x8086,0x1e10,0x0604,rev=0xc4,htype=0x81)
+d.w16(4,0x0407); d.w32(0x10,0); d.w8(0x18,0); d.w8(0x19,3); d.w8(0x1a,4); d.w8(0x1c,0xe1); d.w8(0x1d,0xe1)
+d.w16(0x20,0xf000); d.w16(0x22,0xf0f0); d.w16(0x24,0xe001); d.w16(0x26,0xe0f1); d.w32(0x28,0); d.w32(0x2c,0)
+d.cap(0x40,0x10,struct.pack('<HIHHIHH',0x0142,0x8000,0,0x10,0x02124c12,0,0x7011))
+d.cap(0x80,0x05,struct.pack('<HIHHII',0x0100,0xfee00000,0x4040,0,0,0))
+d.cap(0x90,0x0d,struct.pack('<HHH',0,0x17aa,0x21fa))
+d.cap(0xa0,0x01,struct.pack('<HH',0xc803,0))
+d.ecap(0x100,0x0002,1,b'\0'*16)
+devs.append(d)
+# 4: plain PCI bridge, no caps, 16-bit I/O closed windows
+d=D("00:1e.0",0x8086,0x244e,0x0604,rev=0xa4,htype=1,size=256,progif=1)
+d.w16(4,0x0007); d.w8(0x19,5); d.w8(0x1a,5); d.w8(0x1c,0xf0); d.w8(0x1d,0x00); d.w16(0x20,0xfff0); d.w16(0x22,0); d.w16(0x24,0xfff1); d.w16(0x26,0x0001)
+d.w32(0x38,0xfe000001)
+devs.append(d)
+# 5: IDE controller legacy with IO BARs, 256 bytes, no caps, bus master
+d=D("00:01.1",0x8086,0x7010,0x0101,rev=0,size=256,progif=0x80)
+d.w16(4,0x0005); d.w32(0x20,0xc041); d.w8(0xd,64)
+devs.append(d)
+# 6: disabled/unassigned BARs, 64-bit in last slot, low-1M, ROM disabled, BIST
+d=D("03:00.0",0x10ec,0x8168,0x0200,rev=0x15,size=256)
+d.w16(4,0x0000); d.w32(0x10,0xd001); d.w32(0x14,0x00000002); d.w32(0x18,0xf000000c); d.w32(0x1c,0x1); d.w32(0x20,0x0); d.w32(0x24,0x0000000c)
+d.w32(0x30,0xfe000000); d.w8(0xf,0x82); d.w8(0x3e,1); d.w8(0x3f,2); d.w16(6,0x02b0)
+d.cap(0x40,0x01,struct.pack('<HH',0x7e03,0x0103))
+d.cap(0x50,0x05,struct.pack('<HIH',0x0086,0,0))
+d.cap(0x70,0x09,bytes([0x0c])+b'\0'*9)
+d.cap(0xb0,0x12,struct.pack('<HI',0x0010,0x48))
+d.cap(0xc0,0x13,b'\0'*4)
+d.cap(0xd0,0x03,b'\0'*6)
+d.cap(0xe0,0x0a,struct.pack('<H',0x20a0))
+d.cap(0xe4,0x04,struct.pack('<H',0x1223))
+d.cap(0xe8,0x14,struct.pack('<H',0x0002))
+d.cap(0xf0,0x15,struct.pack('<H',0xabcd))
+devs.append(d)
+# 7: unknown vendor/device, unknown class, domain 0001, 64-byte dump only
+d=D("0001:05:00.3",0x1234,0x0001,0x1280,rev=0,size=64)
+devs.append(d)
+# 8: virtio-net legacy+modern style on 256 bytes, vendor caps with bad length
+d=D("00:06.0",0x1af4,0x1041,0x0200,rev=1,size=256)
+d.w16(4,0x0407); d.w32(0x20,0xfe00000c); d.w16(0x2c,0x1af4); d.w16(0x2e,0x1100)
+d.cap(0x40,0x09,bytes([0x10,1,4,0,0,0,0,0,0,0,0x38,0,0,0]))
+d.cap(0x50,0x09,bytes([0x08,2,4,0,0,0,0,0,0,0,0x38,0,0,0]))
+d.cap(0x60,0x09,bytes([0x14,2,4,0,0,0,0,0x30,0,0,0,0x10,0,0,4,0,0,0]))
+d.cap(0x74,0x09,bytes([0x10,9,4,0,0,0,0,0,0,0,0,0,0,0]))
+d.cap(0x84,0x11,struct.pack('<HII',0x4002,0x4,0x804))
+devs.append(d)
+# 9: CardBus bridge
+d=D("02:01.0",0x104c,0xac56,0x0607,rev=0,htype=2,size=256)
+d.w16(4,0x0007); d.w32(0x10,0xfe000000); d.w8(0x18,2); d.w8(0x19,3); d.w8(0x1a,6)
+d.w32(0x1c,0xf4000000); d.w32(0x20,0xf5fff000); d.w32(0x2c,0x1000); d.w32(0x30,0x10fc); d.w16(0x40,0x1025); d.w16(0x42,0x0069); d.w16(0x44,0x3e0)
+d.cap(0xa0,0x01,struct.pack('<HH',0xfe02,0))
+devs.append(d)
+# 10: unknown header type
+d=D("04:00.0",0x8086,0x1237,0x0600,htype=0x7f,size=256)
+devs.append(d)
+# 11: PCIe variety of port types, MSI 64 + mask
+for i,(ptype,slot) in enumerate([(1,0),(5,0),(6,1),(7,0),(8,1),(10,0),(3,0)]):
+    d=D("06:%02x.0"%(i+1),0x10b5,0x8747,0x0604 if ptype in (5,6,7,8) else 0x0880,htype=1 if ptype in (5,6,7,8) else 0,size=4096)
+    d.w16(4,0x0006)
+    d.cap(0x40,0x10,struct.pack('<HIHHIHH',ptype<<4 | (slot<<8) | 2 | (3<<9),0,0,0,0,0,0))
+    d.cap(0x70,0x05,struct.pack('<HIIHHII',0x0180 | (2<<1) | (1<<4) | 1,0xfee00000,0,0,0,0,0))
+    d.cap(0x90,0x08,struct.pack('<H',[0x0000,0x2000,0x4000,0x8800|0x23,0xa800|3,0xb000,0xf800][i]))
+    d.cap(0x98,0x07,b'\0'*6)
+    d.ecap(0x100,[0x1d,0x1f,0x16,0x04,0x05,0x17,0x13][i],1,b'\0'*12)
+    devs.append(d)
+sys.stdout.write("\n".join(x.dump() for x in devs))

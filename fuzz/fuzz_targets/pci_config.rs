@@ -1,0 +1,5 @@
+//! Config spaces, lspci dumps and pci.ids text through the `pci` crate's
+//! parsers, walks and lspci rendering. The body lives in `pci::fuzzing`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| pci::fuzzing::config(data));
