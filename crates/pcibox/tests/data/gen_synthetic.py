@@ -118,4 +118,19 @@ for i,(ptype,slot) in enumerate([(1,0),(5,0),(6,1),(7,0),(8,1),(10,0),(3,0)]):
     d.cap(0x98,0x07,b'\0'*6)
     d.ecap(0x100,[0x1d,0x1f,0x16,0x04,0x05,0x17,0x13][i],1,b'\0'*12)
     devs.append(d)
+if sys.argv[1:] == ["msi"]:
+    # Second file (msi-pm.lspci-xxx.txt): PM, MSI and MSI-X variants whose
+    # -vv details pcibox renders in full.
+    devs = []
+    for i, (msi_ctl, pm_cap, pm_csr) in enumerate([
+            (0x0000, 0x0002, 0x0000), (0x0081, 0xc9c3, 0x8103), (0x0100, 0x0022, 0x4e0b),
+            (0x0187, 0x7e03, 0x0000), (0x01fb, 0xffff, 0xffff), (0x0078, 0x0001, 0x0002)]):
+        d = D("00:%02x.0" % (i + 1), 0x8086, 0x1502 + i, 0x0200, rev=i, size=256)
+        d.w16(4, 0x0406); d.w32(0x10, 0xf7e00000 + i * 0x20000); d.w32(0x18, 0xf080 + i * 0x20 + 1)
+        d.w16(0x2c, 0x17aa); d.w16(0x2e, 0x21f3); d.w8(0x3d, 1); d.w8(0x3c, 20 + i)
+        d.cap(0xc8, 0x01, struct.pack('<HHBB', pm_cap, pm_csr, 0xc0 if i == 2 else 0, 0))
+        d.cap(0xd0, 0x05, struct.pack('<HIIIII', msi_ctl, 0xfee0100c, 0x12345678 if msi_ctl & 0x80 else 0x4055, 0xa5a5a5a5, 0x0000000f, 0x1))
+        if i % 2:
+            d.cap(0xe8, 0x11, struct.pack('<HII', 0x8000 | (i * 3), 0x3 + i, 0x2003 + i))
+        devs.append(d)
 sys.stdout.write("\n".join(x.dump() for x in devs))

@@ -2,7 +2,7 @@
 //! words, from the bounded walks of `crate::caps`.
 
 use super::verbose::flag;
-use super::{Device, Options};
+use super::{details, Device, Options};
 use crate::caps::{cap_id, ext_cap_id, WalkError};
 use crate::config::HeaderType;
 use crate::ids::Names;
@@ -42,6 +42,9 @@ pub(super) fn show_caps(out: &mut String, dev: &Device, opts: &Options, names: &
             cap_id::NULL => out.push_str("Null\n"),
             cap_id::PM => {
                 let _ = writeln!(out, "Power Management version {}", word & 7);
+                if opts.verbose >= 2 {
+                    details::pm(out, c, at, word);
+                }
             }
             cap_id::AGP => {
                 let _ = writeln!(out, "AGP version {:x}.{:x}", (word >> 4) & 0xf, word & 0xf);
@@ -67,6 +70,9 @@ pub(super) fn show_caps(out: &mut String, dev: &Device, opts: &Options, names: &
                     flag(word, 1 << 8),
                     flag(word, 1 << 7)
                 );
+                if opts.verbose >= 2 {
+                    details::msi(out, c, at, word);
+                }
             }
             cap_id::CHSWP => out.push_str("CompactPCI hot-swap <?>\n"),
             cap_id::PCIX => {
@@ -78,7 +84,7 @@ pub(super) fn show_caps(out: &mut String, dev: &Device, opts: &Options, names: &
                 }
             }
             cap_id::HT => ht_title(out, word),
-            cap_id::VENDOR => vendor_title(out, dev, at, word),
+            cap_id::VENDOR => vendor_title(out, dev, opts, at, word),
             cap_id::DEBUG => {
                 let _ = writeln!(
                     out,
@@ -111,6 +117,9 @@ pub(super) fn show_caps(out: &mut String, dev: &Device, opts: &Options, names: &
                     (word & 0x7ff) + 1,
                     flag(word, 1 << 14)
                 );
+                if opts.verbose >= 2 {
+                    details::msix(out, c, at);
+                }
             }
             cap_id::SATA => {
                 let _ = writeln!(out, "SATA HBA v{}.{}", (word >> 4) & 0xf, word & 0xf);
@@ -164,7 +173,7 @@ fn express_title(out: &mut String, opts: &Options, word: u16) {
     let _ = writeln!(out, ", MSI {:02x}", (word >> 9) & 0x1f);
 }
 
-fn vendor_title(out: &mut String, dev: &Device, at: usize, word: u16) {
+fn vendor_title(out: &mut String, dev: &Device, opts: &Options, at: usize, word: u16) {
     let c = &dev.config;
     out.push_str("Vendor Specific Information: ");
     if VirtioCapRepr::is_virtio(c.vendor_id(), c.device_id())
@@ -179,6 +188,9 @@ fn vendor_title(out: &mut String, dev: &Device, at: usize, word: u16) {
                 _ => "<unknown>",
             };
             let _ = writeln!(out, "VirtIO: {name}");
+            if opts.verbose >= 2 {
+                details::virtio(out, c, at, word);
+            }
             return;
         }
     }

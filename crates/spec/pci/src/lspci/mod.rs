@@ -4,6 +4,7 @@
 //! config space is well formed.
 
 mod caps;
+mod details;
 pub mod json;
 mod verbose;
 
