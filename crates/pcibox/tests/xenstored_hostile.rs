@@ -216,3 +216,28 @@ fn clients_that_never_read_do_not_hold_up_others() {
     drop(hog_stream);
     alive(&mut x);
 }
+
+#[test]
+fn pipelined_requests_past_the_outstanding_quota_are_all_answered() {
+    let (_s, mut x) = daemon(&[]);
+    for sock in [x.domain_socket(5), x.socket.clone()] {
+        let mut c = UnixStream::connect(&sock).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        // 60 requests in one write: more than the 20 a domain may have
+        // outstanding, all buffered by the daemon at once.
+        let mut burst = Vec::new();
+        for i in 0..60u32 {
+            for v in [10u32, i + 1, 0, 2] {
+                burst.extend_from_slice(&v.to_le_bytes());
+            }
+            burst.extend_from_slice(b"5\0");
+        }
+        c.write_all(&burst).unwrap();
+        for i in 0..60u32 {
+            let (ty, req, payload) = recv(&mut c).expect("reply");
+            assert_eq!((ty, req), (10, i + 1));
+            assert_eq!(payload, b"/local/domain/5\0");
+        }
+    }
+    alive(&mut x);
+}

@@ -220,6 +220,21 @@ impl Daemon {
                 }
                 fds.push(PollFd::new(&c.stream, flags));
             }
+            // Requests already buffered (held back by the outstanding limit
+            // earlier) must not wait for new input: do not sleep then.
+            let buffered = ids.iter().any(|id| {
+                let c = &self.clients[id];
+                c.pending < self.outstanding_limit(c)
+                    && !matches!(
+                        Packet::new_checked(&c.inbuf[..]),
+                        Err(xenstore_wire::Error::Truncated)
+                    )
+            });
+            let timeout = if buffered {
+                Some(Duration::ZERO)
+            } else {
+                timeout
+            };
             let ts = timeout.map(|t| rustix::time::Timespec {
                 tv_sec: t.as_secs() as i64,
                 tv_nsec: i64::from(t.subsec_nanos()),
