@@ -350,3 +350,34 @@ fn json_agrees_with_lspci() {
         }
     }
 }
+
+#[test]
+fn aer_details_match_lspci() {
+    // -vv AER blocks (status/mask/severity flags, header log, root port
+    // registers) on random register contents.
+    let f = repo_root().join("crates/pcibox/tests/data/synthetic-aer.lspci-xxxx.txt");
+    let f = f.to_str().unwrap();
+    let aer = |o: &Output| -> Vec<String> {
+        let mut keep = false;
+        let mut lines = Vec::new();
+        for l in text(o).lines() {
+            if l.contains("] Advanced Error Reporting") {
+                keep = true;
+            } else if !l.starts_with("\t\t") {
+                keep = false;
+            }
+            if keep {
+                lines.push(l.to_string());
+            }
+        }
+        lines
+    };
+    let ours = aer(&pcibox(&["-F", f, "-vv"]));
+    let theirs = aer(&lspci(&["-F", f, "-vv"]));
+    assert!(
+        theirs.len() >= 4 * 8,
+        "lspci printed {} AER lines",
+        theirs.len()
+    );
+    assert_eq!(ours, theirs);
+}

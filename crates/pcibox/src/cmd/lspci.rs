@@ -176,12 +176,32 @@ fn list(args: &Args) -> Result<ExitCode, LspciError> {
     };
     let names = Names::new(db, mode);
 
+    match write_listing(args, &devices, &names, any_domain) {
+        // A reader that went away (`| head`) is not an error.
+        Err(LspciError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            return Ok(ExitCode::SUCCESS)
+        }
+        r => r?,
+    }
+    if failed > 0 {
+        return Err(LspciError::Partial(failed));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the listing (or the JSON view) of `devices` to stdout.
+fn write_listing(
+    args: &Args,
+    devices: &[Device],
+    names: &Names<'_>,
+    any_domain: bool,
+) -> Result<(), LspciError> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     if args.json {
         let views: Vec<_> = devices
             .iter()
-            .map(|d| pci::lspci::json::View::new(d, &names))
+            .map(|d| pci::lspci::json::View::new(d, names))
             .collect();
         serde_json::to_writer_pretty(&mut out, &views)?;
         writeln!(out).map_err(LspciError::Output)?;
@@ -192,16 +212,12 @@ fn list(args: &Args) -> Result<ExitCode, LspciError> {
             domains: args.domains || any_domain,
             kernel: args.kernel,
         };
-        for d in &devices {
-            out.write_all(render(d, &opts, &names).as_bytes())
+        for d in devices {
+            out.write_all(render(d, &opts, names).as_bytes())
                 .map_err(LspciError::Output)?;
         }
     }
-    out.flush().map_err(LspciError::Output)?;
-    if failed > 0 {
-        return Err(LspciError::Partial(failed));
-    }
-    Ok(ExitCode::SUCCESS)
+    out.flush().map_err(LspciError::Output)
 }
 
 /// Reads the pci.ids text: `-i FILE`, else the first default that exists.

@@ -133,4 +133,16 @@ if sys.argv[1:] == ["msi"]:
         if i % 2:
             d.cap(0xe8, 0x11, struct.pack('<HII', 0x8000 | (i * 3), 0x3 + i, 0x2003 + i))
         devs.append(d)
+if sys.argv[1:] == ["aer"]:
+    # Third file (synthetic-aer.lspci-xxxx.txt): AER with random registers
+    # on an endpoint, a root port, an event collector and a switch port.
+    import random
+    random.seed(7)
+    devs = []
+    for i, pt in enumerate([0, 4, 10, 5]):
+        d = D("00:%02x.0" % (i + 1), 0x8086, 0x1234, 0x0604 if pt in (4, 5) else 0x0200,
+              htype=1 if pt in (4, 5) else 0)
+        d.cap(0x40, 0x10, struct.pack('<H', pt << 4 | 2))
+        d.ecap(0x100, 0x0001, 2, bytes(random.getrandbits(8) for _ in range(0x38)))
+        devs.append(d)
 sys.stdout.write("\n".join(x.dump() for x in devs))

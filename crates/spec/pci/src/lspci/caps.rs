@@ -14,6 +14,7 @@ use std::fmt::Write;
 pub(super) fn show_caps(out: &mut String, dev: &Device, opts: &Options, names: &Names<'_>) {
     let c = &dev.config;
     let mut can_have_ext = false;
+    let mut pcie_type = None;
     for item in c.caps() {
         out.push_str("\tCapabilities: ");
         let cap = match item {
@@ -107,6 +108,7 @@ pub(super) fn show_caps(out: &mut String, dev: &Device, opts: &Options, names: &
             cap_id::SECURE => out.push_str("Secure device <?>\n"),
             cap_id::EXP => {
                 can_have_ext = true;
+                pcie_type = Some(((word >> 4) & 0xf) as u8);
                 express_title(out, opts, word);
             }
             cap_id::MSIX => {
@@ -140,7 +142,7 @@ pub(super) fn show_caps(out: &mut String, dev: &Device, opts: &Options, names: &
         }
     }
     if can_have_ext {
-        show_ext_caps(out, dev, opts);
+        show_ext_caps(out, dev, opts, pcie_type);
     }
 }
 
@@ -295,7 +297,7 @@ fn ext_name(id: u16) -> Option<&'static str> {
     })
 }
 
-fn show_ext_caps(out: &mut String, dev: &Device, opts: &Options) {
+fn show_ext_caps(out: &mut String, dev: &Device, opts: &Options, pcie_type: Option<u8>) {
     let c = &dev.config;
     for item in c.ext_caps() {
         let cap = match item {
@@ -321,6 +323,12 @@ fn show_ext_caps(out: &mut String, dev: &Device, opts: &Options) {
         }
         out.push_str("] ");
         match cap.id {
+            ext_cap_id::AER => {
+                out.push_str("Advanced Error Reporting\n");
+                if opts.verbose >= 2 {
+                    details::aer(out, c, at, pcie_type);
+                }
+            }
             ext_cap_id::DSN => match (c.dword(at + 4), c.dword(at + 8)) {
                 (Some(lo), Some(hi)) => {
                     let s = crate::DsnRepr {

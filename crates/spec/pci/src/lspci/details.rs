@@ -100,3 +100,98 @@ pub(super) fn virtio(out: &mut String, c: &Cs, at: usize, cap: u16) {
     }
     out.push('\n');
 }
+
+/// AER: error status/mask/severity flags, capabilities and the header log;
+/// root ports and event collectors add the root error registers.
+pub(super) fn aer(out: &mut String, c: &Cs, at: usize, pcie_type: Option<u8>) {
+    if c.byte(at + 4 + 40 - 1).is_none() {
+        return;
+    }
+    let d = |o: usize| c.dword(at + o).unwrap_or(0);
+    let f = |v: u32, bit: u32| if v & bit != 0 { '+' } else { '-' };
+    for (name, v) in [("UESta", d(4)), ("UEMsk", d(8)), ("UESvrt", d(12))] {
+        let _ = writeln!(
+            out,
+            "\t\t{name}:\tDLP{} SDES{} TLP{} FCP{} CmpltTO{} CmpltAbrt{} UnxCmplt{} RxOF{} MalfTLP{} ECRC{} UnsupReq{} ACSViol{}",
+            f(v, 1 << 4),
+            f(v, 1 << 5),
+            f(v, 1 << 12),
+            f(v, 1 << 13),
+            f(v, 1 << 14),
+            f(v, 1 << 15),
+            f(v, 1 << 16),
+            f(v, 1 << 17),
+            f(v, 1 << 18),
+            f(v, 1 << 19),
+            f(v, 1 << 20),
+            f(v, 1 << 21),
+        );
+    }
+    for (name, v) in [("CESta", d(16)), ("CEMsk", d(20))] {
+        let _ = writeln!(
+            out,
+            "\t\t{name}:\tRxErr{} BadTLP{} BadDLLP{} Rollover{} Timeout{} AdvNonFatalErr{}",
+            f(v, 1),
+            f(v, 1 << 6),
+            f(v, 1 << 7),
+            f(v, 1 << 8),
+            f(v, 1 << 12),
+            f(v, 1 << 13),
+        );
+    }
+    let l = d(24);
+    let _ = writeln!(
+        out,
+        "\t\tAERCap:\tFirst Error Pointer: {:02x}, ECRCGenCap{} ECRCGenEn{} ECRCChkCap{} ECRCChkEn{}\n\t\t\tMultHdrRecCap{} MultHdrRecEn{} TLPPfxPres{} HdrLogCap{}",
+        l & 0x1f,
+        f(l, 1 << 5),
+        f(l, 1 << 6),
+        f(l, 1 << 7),
+        f(l, 1 << 8),
+        f(l, 1 << 9),
+        f(l, 1 << 10),
+        f(l, 1 << 11),
+        f(l, 1 << 12),
+    );
+    let _ = writeln!(
+        out,
+        "\t\tHeaderLog: {:08x} {:08x} {:08x} {:08x}",
+        d(28),
+        d(32),
+        d(36),
+        d(40)
+    );
+    // Root port (4) or root complex event collector (10).
+    if matches!(pcie_type, Some(4) | Some(10)) {
+        if c.byte(at + 0x2c + 12 - 1).is_none() {
+            return;
+        }
+        let cmd = d(0x2c);
+        let _ = writeln!(
+            out,
+            "\t\tRootCmd: CERptEn{} NFERptEn{} FERptEn{}",
+            f(cmd, 1),
+            f(cmd, 2),
+            f(cmd, 4)
+        );
+        let s = d(0x30);
+        let _ = writeln!(
+            out,
+            "\t\tRootSta: CERcvd{} MultCERcvd{} UERcvd{} MultUERcvd{}\n\t\t\t FirstFatal{} NonFatalMsg{} FatalMsg{} IntMsg {}",
+            f(s, 1),
+            f(s, 2),
+            f(s, 4),
+            f(s, 8),
+            f(s, 0x10),
+            f(s, 0x20),
+            f(s, 0x40),
+            (s >> 27) & 0x1f
+        );
+        let _ = writeln!(
+            out,
+            "\t\tErrorSrc: ERR_COR: {:04x} ERR_FATAL/NONFATAL: {:04x}",
+            c.word(at + 0x34).unwrap_or(0),
+            c.word(at + 0x36).unwrap_or(0)
+        );
+    }
+}
