@@ -23,6 +23,9 @@ if ((${#missing[@]})); then
 fi
 
 step() { echo "== $*"; "$@"; }
+# A merge conflict left in a tracked file is a failure, whatever else passes.
+no_conflict_markers() { ! git grep -nE '^(<<<<<<< |>>>>>>> )' -- . ':!Cargo.lock'; }
+step no_conflict_markers
 step cargo fmt --all --check
 step cargo clippy --workspace --all-targets --locked -- -D warnings
 step cargo test --workspace --locked
