@@ -5,7 +5,7 @@
 //! Linux vfio-pci, against QEMU's e1000e and slirp's DHCP server and gateway.
 
 use crate::guest::{self, Output, E1000E_BDF, NVME_BDF};
-use crate::test::{Context, Ctx, Failure, Needs, Outcome, Test};
+use crate::test::{Context, Ctx, Expect, Failure, Needs, Outcome, Test};
 use crate::{ensure, ensure_eq, fail};
 use serde_json::Value;
 use std::process::{Command, Stdio};
@@ -43,6 +43,12 @@ pub const TESTS: &[Test] = &[
         about: "100 bring-up/teardown cycles with MSI-X in one process: no VM abort, no fd leak",
         run: cycles,
         needs: Needs::DEFAULT.timeout_s(240),
+    },
+    Test {
+        name: "e1000e-selftest-no-quiesce",
+        about: "the cycles test without the quiesce wait: QEMU 7.2 must abort the VM (FAIL expected)",
+        run: cycles_without_quiesce,
+        needs: Needs::DEFAULT.timeout_s(240).self_test(Expect::Fail),
     },
     Test {
         name: "e1000e-not-a-nic",
@@ -173,6 +179,9 @@ fn cycles(_ctx: &Ctx) -> Outcome {
     let v = json(&out).context(format!("stderr: {}", out.stderr.trim()))?;
     println!("e1000e-cycles: {v}");
     ensure_eq!(v["cycles"].as_u64(), Some(100), "cycles");
+    ensure_eq!(v["frames_sent"].as_u64(), Some(100), "one ARP request per cycle");
+    // Interrupts were in flight at teardown time (the hazard the quiesce is for).
+    ensure!(v["interrupts"].as_u64().unwrap_or(0) >= 100, "too few interrupts: {v}");
     ensure_eq!(v["fds_before"], v["fds_after"], "open fds before/after");
     ensure_eq!(out.code, Some(0), "exit status (stderr {:?})", out.stderr);
     // The VM is still alive (we are running), and the device still works afterwards.
@@ -180,6 +189,16 @@ fn cycles(_ctx: &Ctx) -> Outcome {
     check_lease(&v)?;
     let log = guest::dmesg()?;
     ensure!(!log.contains("DMAR: DRHD: handling fault"), "IOMMU faults during cycles:\n{log}");
+    Ok(())
+}
+
+/// Proves the quiesce wait is what keeps the VM alive: with it set to zero, interrupts are
+/// disabled while QEMU's EITR throttling timers still run, and QEMU 7.2 aborts on its
+/// `msix_enabled` assertion — the VM dies without a result, which the rig reports as FAIL.
+fn cycles_without_quiesce(_ctx: &Ctx) -> Outcome {
+    bind()?;
+    let out = pcibox(&["--irq", "msix", "--quiesce-wait-us", "0", "cycles", "100"])?;
+    println!("e1000e-selftest-no-quiesce: the VM survived: {}", out.stdout.trim());
     Ok(())
 }
 

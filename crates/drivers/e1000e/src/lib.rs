@@ -26,6 +26,8 @@ mod stats;
 
 pub use e1000_spec::MacAddress;
 pub use error::{Error, Result};
-pub use nic::{Config, E1000e, IrqMode, IrqPreference, Wake, DEVICE_82574L, VENDOR_INTEL};
+pub use nic::{
+    Config, E1000e, IrqMode, IrqPreference, Wake, DEVICE_82574L, QUIESCE_WAIT, VENDOR_INTEL,
+};
 pub use rings::{RxBatch, BUF_SIZE};
 pub use stats::Stats;

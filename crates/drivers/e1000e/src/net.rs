@@ -9,7 +9,8 @@ use smoltcp::phy::{self, ChecksumCapabilities, DeviceCapabilities, Medium};
 use smoltcp::socket::{dhcpv4, icmp};
 use smoltcp::time::Instant as SmolInstant;
 use smoltcp::wire::{
-    EthernetAddress, HardwareAddress, Icmpv4Packet, Icmpv4Repr, IpAddress, IpCidr, Ipv4Address,
+    ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
+    EthernetRepr, HardwareAddress, Icmpv4Packet, Icmpv4Repr, IpAddress, IpCidr, Ipv4Address,
     Ipv4Cidr,
 };
 use std::collections::VecDeque;
@@ -407,6 +408,28 @@ pub fn ping(
     Ok(report)
 }
 
+/// A broadcast ARP request from `mac`/`sender` asking for `target`, padded
+/// to the 60-byte Ethernet minimum.
+pub fn arp_request(mac: [u8; 6], sender: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
+    let eth = EthernetRepr {
+        src_addr: EthernetAddress(mac),
+        dst_addr: EthernetAddress::BROADCAST,
+        ethertype: EthernetProtocol::Arp,
+    };
+    let arp = ArpRepr::EthernetIpv4 {
+        operation: ArpOperation::Request,
+        source_hardware_addr: EthernetAddress(mac),
+        source_protocol_addr: sender,
+        target_hardware_addr: EthernetAddress([0; 6]),
+        target_protocol_addr: target,
+    };
+    let mut frame = vec![0u8; (EthernetFrame::<&[u8]>::header_len() + arp.buffer_len()).max(60)];
+    let mut f = EthernetFrame::new_unchecked(&mut frame[..]);
+    eth.emit(&mut f);
+    arp.emit(&mut ArpPacket::new_unchecked(f.payload_mut()));
+    frame
+}
+
 /// Parses `a.b.c.d/len` into a smoltcp CIDR.
 pub fn parse_cidr(s: &str) -> Result<Ipv4Cidr> {
     let bad = || {
@@ -437,5 +460,18 @@ mod tests {
         for bad in ["10.0.2.15", "10.0.2/24", "10.0.2.15/33", "x/1", ""] {
             assert!(parse_cidr(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn arp_request_layout() {
+        let mac = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
+        let f = arp_request(mac, Ipv4Addr::new(10, 0, 2, 15), Ipv4Addr::new(10, 0, 2, 2));
+        assert_eq!(f.len(), 60);
+        assert_eq!(&f[0..6], &[0xff; 6]);
+        assert_eq!(&f[6..12], &mac);
+        assert_eq!(&f[12..14], &[0x08, 0x06]);
+        assert_eq!(&f[20..22], &[0, 1], "request");
+        assert_eq!(&f[28..32], &[10, 0, 2, 15]);
+        assert_eq!(&f[38..42], &[10, 0, 2, 2]);
     }
 }

@@ -17,7 +17,7 @@ pub const DEVICE_82574L: u16 = 0x10D3;
 /// How long interrupts stay masked before MSI-X may be disabled: QEMU 7.2's
 /// e1000e aborts the VM if an interrupt throttling timer (EITR, ≥ 128 µs)
 /// fires after MSI-X was turned off, so let every timer run out first.
-const QUIESCE_WAIT: Duration = Duration::from_millis(5);
+pub const QUIESCE_WAIT: Duration = Duration::from_millis(5);
 
 /// MSI-X vector numbers (IVAR entries).
 const VEC_RX: u8 = 0;
@@ -73,6 +73,10 @@ pub struct Config {
     /// MAC loopback (RCTL.LBM): transmitted frames come back to the
     /// receiver instead of going to the wire. For benchmarks.
     pub loopback: bool,
+    /// Time between masking interrupts and disabling them at teardown
+    /// ([`QUIESCE_WAIT`]). Only a test demonstrating the QEMU abort sets it
+    /// lower.
+    pub quiesce_wait: Duration,
 }
 
 impl Default for Config {
@@ -82,6 +86,7 @@ impl Default for Config {
             rx_ring: 128,
             tx_ring: 128,
             loopback: false,
+            quiesce_wait: QUIESCE_WAIT,
         }
     }
 }
@@ -111,6 +116,7 @@ pub struct E1000e {
     ims: u32,
     mac: MacAddress,
     stats: Stats,
+    quiesce_wait: Duration,
     quiesced: bool,
 }
 
@@ -146,6 +152,7 @@ impl E1000e {
             ims: 0,
             mac,
             stats: Stats::default(),
+            quiesce_wait: config.quiesce_wait,
             quiesced: false,
         };
         nic.configure(config.loopback)?;
@@ -449,7 +456,7 @@ impl E1000e {
         }
         self.quiesced = true;
         stop(&self.regs)?;
-        std::thread::sleep(QUIESCE_WAIT);
+        std::thread::sleep(self.quiesce_wait);
         // A timer that fired in the meantime may have latched a cause.
         let icr = self.r32(regs::ICR)?;
         self.w32(regs::ICR, icr)?;
@@ -481,7 +488,7 @@ impl Drop for E1000e {
         if let Err(e) = self.quiesce() {
             tracing::warn!("e1000e: quiesce before teardown failed: {e}");
             // Still keep MSI-X on through the throttling window.
-            std::thread::sleep(QUIESCE_WAIT);
+            std::thread::sleep(self.quiesce_wait);
         }
     }
 }

@@ -152,6 +152,7 @@ fn open_with_model(irq: IrqPreference) -> (Fake, Model, E1000e) {
         rx_ring: 16,
         tx_ring: 16,
         loopback: true,
+        ..Config::default()
     };
     let nic = E1000e::open(dev, cfg).expect("bring-up against the model");
     (fake, model, nic)
@@ -286,6 +287,7 @@ fn intx_mode_and_repeated_bring_up() {
             rx_ring: 8,
             tx_ring: 8,
             loopback: true,
+            ..Config::default()
         };
         let mut nic = E1000e::open(dev, cfg).expect("bring-up");
         assert_eq!(fake.irq_enabled(), Some(IrqKind::Intx));

@@ -24,6 +24,10 @@ pub struct Args {
     /// Seconds to wait for the link before giving up.
     #[arg(long, default_value_t = 3.0, global = true)]
     pub link_wait: f64,
+    /// Microseconds between masking and disabling interrupts at teardown.
+    /// Lowering it only serves to show QEMU 7.2's e1000e MSI-X abort.
+    #[arg(long, hide = true, global = true)]
+    pub quiesce_wait_us: Option<u64>,
     /// What to do.
     #[command(subcommand)]
     pub action: Action,
@@ -61,9 +65,14 @@ pub enum Action {
     /// Bring the NIC up and print link, address and counters.
     Stats,
     /// Bring the driver up and down N times in this process; report fds.
+    /// Each cycle sends an ARP request for 10.0.2.2 and tears down at once,
+    /// so interrupts are in flight when it does.
     Cycles {
         /// Number of bring-up/teardown cycles.
         count: u32,
+        /// Send nothing: bring up and tear down only.
+        #[arg(long)]
+        no_traffic: bool,
     },
     /// Transmit/receive batch benchmark over MAC loopback.
     Bench {
@@ -95,11 +104,14 @@ fn secs(s: f64) -> Result<Duration, super::Error> {
 
 fn open(args: &Args, loopback: bool) -> Result<E1000e, super::Error> {
     let dev = args.device.open()?;
-    let cfg = Config {
+    let mut cfg = Config {
         irq: args.irq,
         loopback,
         ..Config::default()
     };
+    if let Some(us) = args.quiesce_wait_us {
+        cfg.quiesce_wait = Duration::from_micros(us);
+    }
     Ok(E1000e::open(dev, cfg).map_err(|e| format!("{}: {e}", args.device))?)
 }
 
@@ -215,11 +227,24 @@ pub fn run(args: Args) -> Result<ExitCode, super::Error> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Action::Cycles { count } => {
+        Action::Cycles { count, no_traffic } => {
             let fds_before = open_fds();
             let start = Instant::now();
+            let (mut frames_sent, mut irqs) = (0u64, 0u64);
             for i in 0..*count {
-                let nic = open(&args, false).map_err(|e| format!("cycle {i}: {e}"))?;
+                let mut nic = open(&args, false).map_err(|e| format!("cycle {i}: {e}"))?;
+                if !no_traffic {
+                    // A frame out (TX write-back interrupt) and, from slirp, an
+                    // ARP reply in (RX interrupt) right before the teardown.
+                    let arp = net::arp_request(
+                        nic.mac().0,
+                        Ipv4Addr::new(10, 0, 2, 15),
+                        Ipv4Addr::new(10, 0, 2, 2),
+                    );
+                    frames_sent += nic.transmit_batch(&[&arp])? as u64;
+                    nic.wait(Duration::from_millis(2))?;
+                    irqs += nic.stats()?.vector_counts.iter().sum::<u64>();
+                }
                 nic.close().map_err(|e| format!("cycle {i}: {e}"))?;
             }
             let ms = start.elapsed().as_millis();
@@ -227,11 +252,19 @@ pub fn run(args: Args) -> Result<ExitCode, super::Error> {
             if args.json {
                 println!(
                     "{}",
-                    json!({ "cycles": count, "ms": ms, "fds_before": fds_before, "fds_after": fds_after })
+                    json!({
+                        "cycles": count,
+                        "ms": ms,
+                        "fds_before": fds_before,
+                        "fds_after": fds_after,
+                        "frames_sent": frames_sent,
+                        "interrupts": irqs,
+                    })
                 );
             } else {
                 println!(
-                    "{count} cycles in {ms} ms; open fds before {fds_before}, after {fds_after}"
+                    "{count} cycles in {ms} ms, {frames_sent} frames sent, {irqs} interrupts; \
+                     open fds before {fds_before}, after {fds_after}"
                 );
             }
             Ok(if fds_after == fds_before {
