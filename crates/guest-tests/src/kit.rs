@@ -75,6 +75,12 @@ pub const TESTS: &[Test] = &[
         needs: Needs::DEFAULT.timeout_s(60),
     },
     Test {
+        name: "kit-claim-release",
+        about: "`pcibox claim`/`release`: nvme goes to vfio-pci and back to nvme (disk reappears); e1000e back to no driver",
+        run: claim_release,
+        needs: Needs::DEFAULT,
+    },
+    Test {
         name: "kit-bad-input",
         about: "missing BDF, device bound to a kernel driver, non-viable group: clear errors, device left as it was",
         run: bad_input,
@@ -469,12 +475,57 @@ fn bad_input(_: &Ctx) -> Outcome {
     }
     ensure_eq!(guest::pci_dev(NVME_BDF)?, before, "the device after the refused open");
     ensure!(std::path::Path::new("/dev/nvme0n1").exists(), "/dev/nvme0n1 vanished");
-    // 3. A group that is not viable.
+    // 3. A device already open (its group is busy): a clear error, and the
+    //    first handle keeps working.
+    let first = claim_open(E1000E_BDF)?;
+    match pcibox_vfio::open(first_bdf(E1000E_BDF)?) {
+        Err(e @ pcibox_vfio::Error::Vfio { .. }) => {
+            let msg = e.to_string();
+            ensure!(msg.contains(E1000E_BDF) && msg.contains("/dev/vfio/"), "second open: {msg}");
+        }
+        other => fail!("a second open of an open device: {:?}", other.map(|_| "a device")),
+    }
+    ensure!(first.region(0)?.read32(e1000e_min::STATUS)? != u32::MAX, "the first handle stopped working");
+    drop(first);
+    // 4. A group that is not viable.
     non_viable_group()?;
-    // 4. Malformed addresses.
+    // 5. Malformed addresses.
     for bad in ["0000:00:04", "00:20.0", "vfio:00:04.0", ""] {
         ensure!(bad.parse::<Bdf>().is_err(), "{bad:?} parsed as a BDF");
     }
+    Ok(())
+}
+
+fn first_bdf(s: &str) -> Result<Bdf, Failure> {
+    s.parse().context("parsing the BDF")
+}
+
+/// The `pcibox` CLI's claim and release: the previous driver comes back.
+fn claim_release(_: &Ctx) -> Outcome {
+    let pcibox = |args: &[&str]| -> Result<String, Failure> { Ok(guest::run("/bin/pcibox", args)?.ok()?.stdout) };
+    ensure_eq!(guest::pci_dev(NVME_BDF)?.driver.as_deref(), Some("nvme"), "nvme's driver at boot");
+    let out = pcibox(&["claim", NVME_BDF])?;
+    ensure!(out.contains("bound to vfio-pci (was nvme)"), "claim said {out:?}");
+    ensure_eq!(guest::pci_dev(NVME_BDF)?.driver.as_deref(), Some("vfio-pci"), "driver after claim");
+    let again = pcibox(&["claim", NVME_BDF])?;
+    ensure!(again.contains("already bound to vfio-pci"), "second claim said {again:?}");
+    // Usable in between.
+    drop(open(first_bdf(NVME_BDF)?)?);
+    let out = pcibox(&["release", NVME_BDF])?;
+    ensure!(out.contains("released to nvme"), "release said {out:?}");
+    ensure_eq!(guest::pci_dev(NVME_BDF)?.driver.as_deref(), Some("nvme"), "driver after release");
+    guest::wait_for("/dev/nvme0n1 to come back", Duration::from_secs(10), || {
+        std::path::Path::new("/dev/nvme0n1").exists()
+    })?;
+    let r = guest::run("/bin/pcibox", &["release", NVME_BDF])?;
+    ensure!(r.code == Some(1) && r.stderr.contains("not vfio-pci"), "releasing an unclaimed device: {r:?}");
+    // A device without a driver goes back to none.
+    ensure_eq!(guest::pci_dev(E1000E_BDF)?.driver, None, "e1000e's driver at boot");
+    let out = pcibox(&["claim", E1000E_BDF])?;
+    ensure!(out.contains("(was unbound)"), "claim said {out:?}");
+    let out = pcibox(&["release", E1000E_BDF])?;
+    ensure!(out.contains("released to no driver"), "release said {out:?}");
+    ensure_eq!(guest::pci_dev(E1000E_BDF)?.driver, None, "e1000e's driver after release");
     Ok(())
 }
 

@@ -251,3 +251,56 @@ with Client(unix_socket_path=MAIN) as c, Client(unix_socket_path=MAIN) as w:
     std::thread::sleep(Duration::from_millis(50));
     assert_eq!(x.ok("xenstore-read", &["/local/domain"]), "\n");
 }
+
+#[test]
+fn pyxs_release_and_introduce_domains() {
+    let (_s, x) = daemon();
+    // Domain 6 is connected before it is released.
+    let mut d6 = std::os::unix::net::UnixStream::connect(x.domain_socket(6)).unwrap();
+    d6.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    assert_eq!(xs::call(&mut d6, 10, 0, b"6\0").1, b"/local/domain/6\0");
+    let out = python_ok(
+        &x,
+        r#"
+from pyxs import Client
+with Client(unix_socket_path=MAIN) as c, Client(unix_socket_path=MAIN) as w:
+    m = w.monitor()
+    m.watch(b"@releaseDomain", b"rel")
+    m.watch(b"@introduceDomain", b"intro")
+    events = m.wait()
+    print(sorted([next(events), next(events)]))
+    print(c.is_domain_introduced(6))
+    # pyxs only sends RELEASE where /proc/xen/capabilities says control_d.
+    c.SU = True
+    c.release_domain(6)
+    print(next(events))
+    print(c.is_domain_introduced(6))
+"#,
+    );
+    assert_eq!(
+        out,
+        "[Event(path=b'@introduceDomain', token=b'intro'), \
+         Event(path=b'@releaseDomain', token=b'rel')]\n\
+         True\nEvent(path=b'@releaseDomain', token=b'rel')\nFalse\n"
+    );
+    // The released domain's connection is closed, and new ones are refused.
+    assert!(xs::recv(&mut d6).is_none());
+    let mut again = std::os::unix::net::UnixStream::connect(x.domain_socket(6)).unwrap();
+    again
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    assert!(xs::recv(&mut again).is_none());
+    // Introduced again, it is served again.
+    let out = python_ok(
+        &x,
+        r#"
+from pyxs import Client
+with Client(unix_socket_path=MAIN) as c:
+    c.introduce_domain(6, 0, 0)
+    print(c.is_domain_introduced(6))
+with Client(unix_socket_path=DOM6) as d:
+    print(d.get_domain_path(6))
+"#,
+    );
+    assert_eq!(out, "True\nb'/local/domain/6'\n");
+}

@@ -241,3 +241,31 @@ fn pipelined_requests_past_the_outstanding_quota_are_all_answered() {
     }
     alive(&mut x);
 }
+
+#[test]
+fn a_slow_reader_is_throttled_not_disconnected_by_its_own_replies() {
+    let (_s, mut x) = daemon(&["--max-queue", "262144"]);
+    let mut c = Client::connect(&x.socket).unwrap();
+    c.write(0, "/big", &[b'x'; 4000]).unwrap();
+    // A privileged client asks for 8 MB of replies before reading any.
+    let mut s = UnixStream::connect(&x.socket).unwrap();
+    let mut w = s.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        for i in 0..2000u32 {
+            let mut msg = Vec::new();
+            for v in [READ, i + 1, 0, 5] {
+                msg.extend_from_slice(&v.to_le_bytes());
+            }
+            msg.extend_from_slice(b"/big\0");
+            w.write_all(&msg).unwrap();
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    for i in 0..2000u32 {
+        let (ty, req, payload) = recv(&mut s).expect("reply, not a disconnect");
+        assert_eq!((ty, req, payload.len()), (READ, i + 1, 4000));
+    }
+    writer.join().unwrap();
+    alive(&mut x);
+}

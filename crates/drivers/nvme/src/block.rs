@@ -167,7 +167,7 @@ impl Controller {
         if len == 0 {
             return Err(Error::ZeroLength);
         }
-        if !len.is_multiple_of(bs) {
+        if len % bs != 0 {
             return Err(Error::Unaligned(format!(
                 "{len} bytes is not a whole number of {bs}-byte blocks"
             )));

@@ -196,7 +196,7 @@ impl Controller {
                 max: self.max_transfer,
             });
         }
-        if !op.offset.is_multiple_of(4) {
+        if op.offset % 4 != 0 {
             return Err(Error::Unaligned(format!(
                 "data at buffer offset {} is not dword aligned (PRP entries need 4-byte alignment)",
                 op.offset

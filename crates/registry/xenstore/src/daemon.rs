@@ -193,6 +193,14 @@ impl Daemon {
         }
     }
 
+    /// Whether to take more requests from a client: fewer than its
+    /// outstanding limit of replies unwritten, and less than half the queue
+    /// bound already queued (`extra`: produced but not yet queued), so its own
+    /// replies can never get it disconnected; only events pushed by others can.
+    fn can_take(&self, c: &Client, extra: usize) -> bool {
+        c.pending < self.outstanding_limit(c) && c.out_bytes + extra < self.max_queue / 2
+    }
+
     fn outstanding_limit(&self, c: &Client) -> u32 {
         if c.privileged {
             PRIVILEGED_OUTSTANDING
@@ -212,7 +220,7 @@ impl Daemon {
             for id in &ids {
                 let c = &self.clients[id];
                 let mut flags = PollFlags::empty();
-                if c.pending < self.outstanding_limit(c) {
+                if self.can_take(c, 0) {
                     flags |= PollFlags::IN;
                 }
                 if !c.outq.is_empty() {
@@ -224,7 +232,7 @@ impl Daemon {
             // earlier) must not wait for new input: do not sleep then.
             let buffered = ids.iter().any(|id| {
                 let c = &self.clients[id];
-                c.pending < self.outstanding_limit(c)
+                self.can_take(c, 0)
                     && !matches!(
                         Packet::new_checked(&c.inbuf[..]),
                         Err(xenstore_wire::Error::Truncated)
@@ -383,11 +391,13 @@ impl Daemon {
     /// Handles buffered whole requests up to the outstanding limit; `false`
     /// if the client broke the framing.
     fn process(&mut self, id: ConnId, out: &mut Output) -> bool {
+        // Bytes of output produced for this client in this iteration.
+        let mut produced = 0;
         loop {
             let Some(c) = self.clients.get(&id) else {
                 return true;
             };
-            if c.pending >= self.outstanding_limit(c) {
+            if !self.can_take(c, produced) {
                 return true;
             }
             let (h, total) = match Packet::new_checked(&c.inbuf[..]) {
@@ -403,7 +413,13 @@ impl Daemon {
                 c.inbuf.drain(..total);
                 c.pending += 1;
             }
+            let before = out.messages.len();
             self.store.handle(id, &h, &payload, out);
+            produced += out.messages[before..]
+                .iter()
+                .filter(|(to, _)| *to == id)
+                .map(|(_, m)| m.len())
+                .sum::<usize>();
         }
     }
 
