@@ -269,3 +269,47 @@ fn a_slow_reader_is_throttled_not_disconnected_by_its_own_replies() {
     writer.join().unwrap();
     alive(&mut x);
 }
+
+#[test]
+fn a_domain_cannot_open_connections_without_limit() {
+    let (_s, mut x) = daemon(&[]);
+    let sock = x.domain_socket(5);
+    let open = |n: usize| -> Vec<UnixStream> {
+        (0..n)
+            .map(|_| {
+                let mut c = UnixStream::connect(&sock).unwrap();
+                c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                assert_eq!(call(&mut c, 10, 0, b"5\0").1, b"/local/domain/5\0");
+                c
+            })
+            .collect()
+    };
+    let mut held = open(16);
+    // The 17th is closed straight away.
+    let mut extra = UnixStream::connect(&sock).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    send(&mut extra, 10, 1, 0, b"5\0");
+    assert!(
+        recv(&mut extra).is_none(),
+        "connection over the limit served"
+    );
+    // Other domains and dom0 are unaffected, and a freed slot is usable.
+    let mut d6 = UnixStream::connect(x.domain_socket(6)).unwrap();
+    assert_eq!(call(&mut d6, 10, 0, b"6\0").1, b"/local/domain/6\0");
+    held.pop();
+    let mut served = false;
+    for _ in 0..200 {
+        let mut c = UnixStream::connect(&sock).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        send(&mut c, 10, 1, 0, b"5\0");
+        if recv(&mut c).is_some() {
+            served = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(served, "freed connection slot never reused");
+    alive(&mut x);
+}
