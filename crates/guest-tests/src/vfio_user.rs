@@ -6,8 +6,8 @@
 //! same results as the same command run directly on VFIO. The server's per-session message
 //! counts give the messages per I/O, printed to the console log.
 
-use crate::guest::{self, Output, E1000E_BDF};
-use crate::test::{Ctx, Failure, Needs, Outcome, Test};
+use crate::guest::{self, Output, E1000E_BDF, NVME_BDF};
+use crate::test::{Ctx, Disk, Failure, Needs, Outcome, Test};
 use crate::{ensure, ensure_eq, fail};
 use std::io::Read;
 use std::os::unix::process::CommandExt;
@@ -27,6 +27,12 @@ pub const TESTS: &[Test] = &[
         about: "e1000e DHCP and ping as nobody over serve-device equal direct VFIO; messages per ping",
         run: e1000e,
         needs: Needs::DEFAULT.timeout_s(240),
+    },
+    Test {
+        name: "vfio-user-nvme",
+        about: "NVMe partitions, identify and verify at QD32 as nobody over serve-device equal direct VFIO; messages per command",
+        run: nvme,
+        needs: Needs::DEFAULT.disk(Disk::Gpt).timeout_s(240),
     },
 ];
 
@@ -227,3 +233,60 @@ fn e1000e(_ctx: &Ctx) -> Outcome {
     Ok(())
 }
 
+fn nvme(_ctx: &Ctx) -> Outcome {
+    guest::bind_vfio(NVME_BDF)?;
+    let vfio = format!("vfio:{NVME_BDF}");
+    let nvme = |dev: &str, args: &[&str], nobody: bool| -> Result<Output, Failure> {
+        let mut all = vec!["nvme", "--device", dev];
+        all.extend_from_slice(args);
+        if nobody {
+            as_nobody("/bin/pcibox", &all)?.ok()
+        } else {
+            guest::run("/bin/pcibox", &all)?.ok()
+        }
+    };
+    let verify = |n: &'static str| ["--json", "verify", "4096", n, "--qd", "32", "--blocks-per-cmd", "8"];
+    // Direct VFIO, as root: the reference results.
+    let direct_parts = nvme(&vfio, &["partitions"], false)?.stdout;
+    let direct_id = json(&nvme(&vfio, &["--json", "identify"], false)?)?;
+    let direct_verify = json(&nvme(&vfio, &verify("2048"), false)?)?;
+
+    // Through serve-device, the driver as nobody.
+    let mut served = Served::start(NVME_BDF, "nvme", 4)?;
+    let dev = served.device();
+    let parts = nvme(&dev, &["partitions"], true)?.stdout;
+    let id = json(&nvme(&dev, &["--json", "identify"], true)?)?;
+    let small = json(&nvme(&dev, &verify("256"), true)?)?;
+    let big = json(&nvme(&dev, &verify("2048"), true)?)?;
+    let server = served.finish()?.ok()?;
+
+    ensure_eq!(parts, direct_parts, "partition table differs from direct VFIO");
+    ensure!(parts.contains("label: gpt"), "no GPT: {parts}");
+    ensure_eq!(
+        id["controller"]["serial"],
+        direct_id["controller"]["serial"],
+        "identify differs"
+    );
+    ensure_eq!(id["controller"]["serial"].as_str(), Some("pcibox-nvme0"), "serial");
+    for op in ["write", "read"] {
+        ensure_eq!(big[op]["commands"], direct_verify[op]["commands"], "{op} commands");
+        ensure_eq!(big[op]["max_in_flight"].as_u64(), Some(32), "{op} depth: {big}");
+    }
+    let counts = session_messages(&server);
+    ensure_eq!(counts.len(), 4, "sessions: {}", server.stdout);
+    let cmds = |v: &serde_json::Value| {
+        v["write"]["commands"].as_u64().unwrap_or(0) + v["read"]["commands"].as_u64().unwrap_or(0)
+    };
+    let extra_cmds = cmds(&big).saturating_sub(cmds(&small));
+    ensure!(extra_cmds > 0, "no extra commands: {small} {big}");
+    let per_cmd = (counts[3] as f64 - counts[2] as f64) / extra_cmds as f64;
+    let irqs = |v: &serde_json::Value| {
+        v["write"]["interrupts"].as_u64().unwrap_or(0) + v["read"]["interrupts"].as_u64().unwrap_or(0)
+    };
+    println!("vfio-user nvme sessions: {}", server.stdout.trim().replace('\n', " | "));
+    println!(
+        "vfio-user nvme: {per_cmd:.2} messages per 4 KiB command at QD32 ({} vs {} messages for {} vs {} commands; {} vs {} interrupts)",
+        counts[2], counts[3], cmds(&small), cmds(&big), irqs(&small), irqs(&big)
+    );
+    Ok(())
+}

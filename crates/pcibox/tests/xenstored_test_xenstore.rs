@@ -16,17 +16,21 @@ use xs::{Scratch, Xenstored};
 
 /// The packages that carry test-xenstore and the libraries it links.
 const PACKAGES: [&str; 3] = ["xen-utils-4.17", "libxenstore4", "libxentoolcore1"];
+/// test-xenstore inside the unpacked packages.
+const BIN: &str = "usr/lib/xen-4.17/bin/test-xenstore";
 
 /// Fetches and unpacks the packages once; returns the unpacked root.
+/// Concurrent runs each work in their own folder and the first to finish
+/// renames its result into place.
 fn fetch() -> PathBuf {
     let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("xen-utils-4.17");
     let root = base.join("root");
-    let marker = base.join("unpacked");
-    if marker.exists() {
+    if root.join(BIN).exists() {
         return root;
     }
-    let debs = base.join("debs");
-    let _ = std::fs::remove_dir_all(&base);
+    let work = base.join(format!("work-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    let debs = work.join("debs");
     std::fs::create_dir_all(&debs).unwrap();
     let download = || {
         Command::new("apt-get")
@@ -47,17 +51,25 @@ fn fetch() -> PathBuf {
         "apt-get download {PACKAGES:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let unpacked = work.join("root");
     for entry in std::fs::read_dir(&debs).unwrap() {
         let deb = entry.unwrap().path();
         let st = Command::new("dpkg-deb")
             .arg("-x")
             .arg(&deb)
-            .arg(&root)
+            .arg(&unpacked)
             .status()
             .unwrap();
         assert!(st.success(), "dpkg-deb -x {}", deb.display());
     }
-    std::fs::write(&marker, b"").unwrap();
+    if std::fs::rename(&unpacked, &root).is_err() {
+        assert!(
+            root.join(BIN).exists(),
+            "could not move {}",
+            unpacked.display()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&work);
     root
 }
 
@@ -101,7 +113,7 @@ fn raw_round_trip_ns() -> f64 {
 #[test]
 fn xen_test_xenstore_passes_all_tests() {
     let root = fetch();
-    let bin = root.join("usr/lib/xen-4.17/bin/test-xenstore");
+    let bin = root.join(BIN);
     assert!(bin.exists(), "{} missing from the package", bin.display());
     let libs = root.join("usr/lib/x86_64-linux-gnu");
     let s = Scratch::new("xs-test-xenstore");

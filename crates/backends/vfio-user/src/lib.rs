@@ -53,3 +53,47 @@ impl Error {
         }
     }
 }
+
+/// Fuzzing support: the server's whole message handling over a real socket.
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::{Server, ServerOptions, SessionStats};
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    use std::time::Duration;
+
+    /// Serves `device` to a client that sends `bytes` (a stream of
+    /// messages, however malformed) and hangs up; returns the session's
+    /// counts. The replies are drained by a thread. Must never panic.
+    pub fn serve_bytes(device: pcibox_kit::Device, bytes: &[u8]) -> SessionStats {
+        let Ok((client, server_end)) = UnixStream::pair() else {
+            return SessionStats::default();
+        };
+        let opts = ServerOptions {
+            share_mappings: false,
+            io_timeout: Duration::from_millis(200),
+        };
+        let Ok(mut server) = Server::new(device, opts) else {
+            return SessionStats::default();
+        };
+        let Ok(mut reader) = client.try_clone() else {
+            return SessionStats::default();
+        };
+        let drain = std::thread::spawn(move || {
+            let mut sink = [0u8; 4096];
+            while matches!(reader.read(&mut sink), Ok(n) if n > 0) {}
+        });
+        let input = bytes.to_vec();
+        let writer = std::thread::spawn(move || {
+            let mut client = client;
+            let _ = client.write_all(&input);
+            let _ = client.shutdown(std::net::Shutdown::Write);
+            client
+        });
+        let stats = server.serve_connection(server_end);
+        // The server closed its end: the drain thread sees end of stream.
+        let _ = writer.join();
+        let _ = drain.join();
+        stats
+    }
+}

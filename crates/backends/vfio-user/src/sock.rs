@@ -33,6 +33,10 @@ pub enum RecvError {
     /// End of stream at a message boundary: the peer hung up.
     #[error("peer closed the connection")]
     Closed,
+    /// The read timed out before the first byte of a message: the peer is
+    /// just quiet (the caller may keep waiting).
+    #[error("no message within the read timeout")]
+    Idle,
     /// End of stream inside a message.
     #[error("peer closed the connection in the middle of a message")]
     Truncated,
@@ -64,6 +68,13 @@ fn read_full(
         let r = match recvmsg(sock, &mut iov, &mut control, RecvFlags::CMSG_CLOEXEC) {
             Ok(r) => r,
             Err(rustix::io::Errno::INTR) => continue,
+            // A timeout after part of the data: the peer stalled mid-message.
+            Err(e) if got > 0 => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("stalled in the middle of a message ({e})"),
+                ))
+            }
             Err(e) => return Err(e.into()),
         };
         if r.flags.contains(rustix::net::ReturnFlags::CTRUNC) {
@@ -91,7 +102,13 @@ pub fn recv_message(sock: BorrowedFd<'_>) -> Result<Received, RecvError> {
     let mut raw = [0u8; HEADER_LEN];
     let mut fds = Vec::new();
     let mut fds_truncated = false;
-    let got = read_full(sock, &mut raw, &mut fds, &mut fds_truncated)?;
+    let got = match read_full(sock, &mut raw, &mut fds, &mut fds_truncated) {
+        Ok(got) => got,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock && fds.is_empty() => {
+            return Err(RecvError::Idle)
+        }
+        Err(e) => return Err(e.into()),
+    };
     if got == 0 {
         return Err(RecvError::Closed);
     }
@@ -148,4 +165,65 @@ pub fn fd_kind(fd: impl AsFd) -> Option<String> {
     std::fs::read_link(path)
         .ok()
         .map(|p| p.to_string_lossy().into_owned())
+}
+
+/// Reads a reply expected to be `expect` bytes long (header included) in
+/// one system call when it is, else in as many as needed. Only for a peer
+/// that sends nothing but the reply to our one outstanding request (a
+/// vfio-user server with a twin socket): reading `expect` bytes must never
+/// take bytes of a following message, which is checked.
+pub fn recv_reply(sock: BorrowedFd<'_>, expect: usize) -> Result<Received, RecvError> {
+    let mut buf = vec![0u8; expect.max(HEADER_LEN)];
+    let mut fds = Vec::new();
+    let mut fds_truncated = false;
+    let mut got = 0;
+    while got < HEADER_LEN {
+        let mut space =
+            [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_MSG_FDS as usize))];
+        let mut control = RecvAncillaryBuffer::new(&mut space);
+        let mut iov = [IoSliceMut::new(&mut buf[got..])];
+        let r = match recvmsg(sock, &mut iov, &mut control, RecvFlags::CMSG_CLOEXEC) {
+            Ok(r) => r,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(io::Error::from(e).into()),
+        };
+        for msg in control.drain() {
+            if let RecvAncillaryMessage::ScmRights(received) = msg {
+                fds.extend(received);
+            }
+        }
+        if r.flags.contains(rustix::net::ReturnFlags::CTRUNC) || fds.len() > MAX_MSG_FDS as usize {
+            fds_truncated = true;
+        }
+        if r.bytes == 0 {
+            return Err(if got == 0 {
+                RecvError::Closed
+            } else {
+                RecvError::Truncated
+            });
+        }
+        got += r.bytes;
+    }
+    let mut raw = [0u8; HEADER_LEN];
+    raw.copy_from_slice(&buf[..HEADER_LEN]);
+    let header = HeaderRepr::parse(&Header::new_unchecked(&raw[..]), MAX_MESSAGE_SIZE)
+        .map_err(|error| RecvError::BadHeader { error, raw })?;
+    let total = HEADER_LEN + header.payload_len as usize;
+    if got > total {
+        return Err(RecvError::Io(io::Error::other(
+            "peer sent more than one message",
+        )));
+    }
+    buf.resize(total, 0);
+    if got < total && read_full(sock, &mut buf[got..], &mut fds, &mut fds_truncated)? < total - got
+    {
+        return Err(RecvError::Truncated);
+    }
+    buf.drain(..HEADER_LEN);
+    Ok(Received {
+        header,
+        payload: buf,
+        fds,
+        fds_truncated,
+    })
 }

@@ -392,3 +392,25 @@ fn wrong_major_version_is_refused() {
     closed(&s);
     honest_ok(&r);
 }
+
+#[test]
+fn quiet_clients_stay_stalled_ones_are_dropped() {
+    let fake = fake();
+    let r = serve(
+        &fake,
+        ServerOptions {
+            io_timeout: std::time::Duration::from_millis(100),
+            ..Default::default()
+        },
+    );
+    let s = negotiated(&r);
+    // Quiet between messages for several timeouts: still served.
+    std::thread::sleep(std::time::Duration::from_millis(350));
+    assert_eq!(call(&s, 1, &region_read(7, 0, 4), &[]), 0);
+    // Stalled inside a message: dropped (after the timeout), cleanly.
+    let m = region_read(7, 0, 4).to_message(2, false);
+    (&s).write_all(&m[..20]).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(350));
+    closed(&s);
+    honest_ok(&r);
+}

@@ -24,7 +24,7 @@ pub struct Args {
     domain_sockets: Vec<(u16, PathBuf)>,
     /// Override a quota for unprivileged domains (repeatable); names:
     /// nodes, watches, transactions, outstanding, node-size, permissions,
-    /// path-max, transaction-nodes.
+    /// path-max, transaction-nodes, connections.
     #[arg(long = "quota", value_name = "NAME=VALUE")]
     quotas: Vec<String>,
     /// Log bytes after which a snapshot is written.

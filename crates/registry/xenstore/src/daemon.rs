@@ -264,14 +264,18 @@ impl Daemon {
 
         let mut out = Output::default();
         let mut dead: Vec<ConnId> = Vec::new();
-        for (i, ready) in listen_ready.iter().enumerate() {
-            if *ready {
-                self.accept(i);
-            }
-        }
         for (id, rev) in client_ready {
             if rev.intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR) && !self.read(id) {
                 dead.push(id);
+            }
+        }
+        // Hung-up clients go before new ones are counted against the limit.
+        for id in dead.drain(..) {
+            self.drop_client(id);
+        }
+        for (i, ready) in listen_ready.iter().enumerate() {
+            if *ready {
+                self.accept(i);
             }
         }
         // Handle whatever whole requests are buffered (also those left over
@@ -338,6 +342,17 @@ impl Daemon {
                     if !privileged && !self.store.is_introduced(domid) {
                         // Released domains are not served.
                         continue;
+                    }
+                    if !privileged {
+                        let open = self
+                            .clients
+                            .values()
+                            .filter(|c| c.domid == domid && !c.privileged)
+                            .count();
+                        if open >= self.store.quotas_for(domid).connections as usize {
+                            tracing::debug!("domain {domid}: connection limit reached");
+                            continue;
+                        }
                     }
                     if stream.set_nonblocking(true).is_err() {
                         continue;

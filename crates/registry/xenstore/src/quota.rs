@@ -24,6 +24,10 @@ pub struct Quotas {
     pub path_max: u32,
     /// Nodes one transaction may touch (`quota_trans_nodes`, 1024).
     pub transaction_nodes: u32,
+    /// Connections a domain may have open at once (pcibox's own, 16: with
+    /// xenstored a domain has one ring; here it could otherwise open sockets
+    /// until the daemon runs out of file descriptors).
+    pub connections: u32,
 }
 
 impl Default for Quotas {
@@ -37,6 +41,7 @@ impl Default for Quotas {
             permissions: 5,
             path_max: 2048,
             transaction_nodes: 1024,
+            connections: 16,
         }
     }
 }
@@ -54,7 +59,7 @@ pub enum QuotaError {
 
 impl Quotas {
     /// Names as used by `--quota NAME=VALUE` and `GET_QUOTA`/`SET_QUOTA`.
-    pub const NAMES: [&'static str; 8] = [
+    pub const NAMES: [&'static str; 9] = [
         "nodes",
         "watches",
         "transactions",
@@ -63,6 +68,7 @@ impl Quotas {
         "permissions",
         "path-max",
         "transaction-nodes",
+        "connections",
     ];
 
     fn slot(&mut self, name: &str) -> Option<&mut u32> {
@@ -75,6 +81,7 @@ impl Quotas {
             "permissions" => &mut self.permissions,
             "path-max" => &mut self.path_max,
             "transaction-nodes" => &mut self.transaction_nodes,
+            "connections" => &mut self.connections,
             _ => return None,
         })
     }

@@ -126,7 +126,11 @@ impl RegionInfoRepr {
                     value: at as u64,
                 });
             }
-            let hdr = CapHeader::new_checked(&buf[at..])?;
+            let rest = buf.get(at..).ok_or(Error::Invalid {
+                field: "region cap offset",
+                value: at as u64,
+            })?;
+            let hdr = CapHeader::new_checked(rest)?;
             let body = &hdr.tail();
             match hdr.id() {
                 REGION_INFO_CAP_SPARSE_MMAP => {

@@ -416,6 +416,9 @@ fn region_caps_cycle_and_overflow_refused() {
     let second = HEADER_LEN + 32 + 8 + 8 + 16;
     bytes[second + 4..second + 8].copy_from_slice(&32u32.to_ne_bytes());
     assert!(parse_message(&bytes).is_err());
+    // A `next` far past the payload (found by the fuzzer: used to panic).
+    bytes[second + 4..second + 8].copy_from_slice(&0x0100_0100u32.to_ne_bytes());
+    assert!(parse_message(&bytes).is_err());
     // An area past the end of the region.
     let mut bad = info;
     bad.sparse = Some(vec![SparseArea {

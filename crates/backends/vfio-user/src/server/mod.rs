@@ -21,7 +21,8 @@ use std::fmt;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use vfio_user_wire::{errno, error_reply, Command, Header, Kind};
 
@@ -83,16 +84,31 @@ impl fmt::Display for SessionStats {
     }
 }
 
-/// Stops a running server (from another thread or a signal handler's
-/// thread). Clones share the same stop flag.
+/// Stops a running server (from another thread). Clones share the same stop
+/// flag.
 #[derive(Debug, Clone)]
-pub struct StopHandle(Arc<OwnedFd>);
+pub struct StopHandle(Arc<Stop>);
+
+#[derive(Debug)]
+struct Stop {
+    /// Readable once stopped (wakes the accept loop's `poll`).
+    fd: OwnedFd,
+    /// Set once stopped (checked between messages without a system call).
+    flag: AtomicBool,
+    /// The connection being served, shut down to wake its blocking read.
+    current: Mutex<Option<UnixStream>>,
+}
 
 impl StopHandle {
     /// Asks the server to end the current session (cleaning up) and return
     /// from [`Server::run`].
     pub fn stop(&self) {
-        let _ = rustix::io::write(&*self.0, &1u64.to_ne_bytes());
+        self.0.flag.store(true, Ordering::SeqCst);
+        let _ = rustix::io::write(&self.0.fd, &1u64.to_ne_bytes());
+        let current = self.0.current.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = current.as_ref() {
+            let _ = s.shutdown(std::net::Shutdown::Read);
+        }
     }
 }
 
@@ -102,7 +118,7 @@ pub struct Server {
     device: Device,
     opts: ServerOptions,
     dma: ServerDma,
-    stop: Arc<OwnedFd>,
+    stop: Arc<Stop>,
     on_session_end: Option<fn(&SessionStats)>,
 }
 
@@ -115,7 +131,11 @@ impl Server {
             device,
             opts,
             dma: ServerDma::default(),
-            stop: Arc::new(stop),
+            stop: Arc::new(Stop {
+                fd: stop,
+                flag: AtomicBool::new(false),
+                current: Mutex::new(None),
+            }),
             on_session_end: None,
         })
     }
@@ -141,8 +161,7 @@ impl Server {
     }
 
     fn stopped(&self) -> bool {
-        let mut fds = [PollFd::new(&*self.stop, PollFlags::IN)];
-        matches!(rustix::event::poll(&mut fds, Some(&rustix::time::Timespec::default())), Ok(n) if n > 0)
+        self.stop.flag.load(Ordering::SeqCst)
     }
 
     /// Binds `path` (removing a stale socket file first) and serves clients
@@ -160,7 +179,7 @@ impl Server {
         loop {
             let mut fds = [
                 PollFd::new(listener, PollFlags::IN),
-                PollFd::new(&*self.stop, PollFlags::IN),
+                PollFd::new(&self.stop.fd, PollFlags::IN),
             ];
             match rustix::event::poll(&mut fds, None) {
                 Ok(_) => {}
@@ -199,24 +218,21 @@ impl Server {
             stats.end = "cannot set socket timeouts".into();
             return stats;
         }
+        // Registered so that `StopHandle::stop` can wake the blocking read.
+        if let Ok(dup) = stream.try_clone() {
+            *self.stop.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(dup);
+        }
         stats.end = loop {
-            let mut fds = [
-                PollFd::new(&stream, PollFlags::IN),
-                PollFd::new(&*self.stop, PollFlags::IN),
-            ];
-            match rustix::event::poll(&mut fds, None) {
-                Ok(_) => {}
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(e) => break format!("poll: {e}"),
-            }
-            if !fds[1].revents().is_empty() {
+            // Blocking read of the next message: no poll per message (the
+            // stop handle shuts the socket down to wake us).
+            if self.stopped() {
                 break "server stopped".into();
-            }
-            if fds[0].revents().is_empty() {
-                continue;
             }
             let msg = match recv_message(stream.as_fd()) {
                 Ok(msg) => msg,
+                // Nothing for a while at a message boundary: keep waiting.
+                Err(RecvError::Idle) => continue,
+                Err(RecvError::Closed) if self.stopped() => break "server stopped".into(),
                 Err(RecvError::Closed) => break "client closed".into(),
                 Err(RecvError::BadHeader { error, raw }) => {
                     // The size cannot be trusted: answer and close.
@@ -256,6 +272,7 @@ impl Server {
                 break "refused the client".into();
             }
         };
+        *self.stop.current.lock().unwrap_or_else(|p| p.into_inner()) = None;
         self.end_session(&mut session);
         stats
     }
