@@ -180,8 +180,9 @@ fn cycles(_ctx: &Ctx) -> Outcome {
     println!("e1000e-cycles: {v}");
     ensure_eq!(v["cycles"].as_u64(), Some(100), "cycles");
     ensure_eq!(v["frames_sent"].as_u64(), Some(100), "one ARP request per cycle");
-    // Interrupts were in flight at teardown time (the hazard the quiesce is for).
-    ensure!(v["interrupts"].as_u64().unwrap_or(0) >= 100, "too few interrupts: {v}");
+    // Interrupts were in flight at teardown time (the hazard the quiesce is for); a loaded host
+    // may let a few arrive after the 2 ms wait, hence half.
+    ensure!(v["interrupts"].as_u64().unwrap_or(0) >= 50, "too few interrupts: {v}");
     ensure_eq!(v["fds_before"], v["fds_after"], "open fds before/after");
     ensure_eq!(out.code, Some(0), "exit status (stderr {:?})", out.stderr);
     // The VM is still alive (we are running), and the device still works afterwards.
@@ -197,7 +198,8 @@ fn cycles(_ctx: &Ctx) -> Outcome {
 /// `msix_enabled` assertion — the VM dies without a result, which the rig reports as FAIL.
 fn cycles_without_quiesce(_ctx: &Ctx) -> Outcome {
     bind()?;
-    let out = pcibox(&["--irq", "msix", "--quiesce-wait-us", "0", "cycles", "100"])?;
+    // It aborts within a few cycles; 300 keep a quiet host from slipping through.
+    let out = pcibox(&["--irq", "msix", "--quiesce-wait-us", "0", "cycles", "300"])?;
     println!("e1000e-selftest-no-quiesce: the VM survived: {}", out.stdout.trim());
     Ok(())
 }
