@@ -57,6 +57,12 @@ pub const TESTS: &[Test] = &[
         needs: Needs::DEFAULT,
     },
     Test {
+        name: "kit-nvme-reset",
+        about: "nvme: Device::reset disables the controller; interrupts and DMA set up through the kit survive it",
+        run: nvme_reset,
+        needs: Needs::DEFAULT,
+    },
+    Test {
         name: "kit-nvme-dma-unmapped",
         about: "nvme: a command pointed at a never-mapped IOVA is blocked by the IOMMU (DMAR fault in dmesg)",
         run: nvme_dma_unmapped,
@@ -347,6 +353,32 @@ fn nvme_intx(_: &Ctx) -> Outcome {
     ensure_eq!(admin.reap(true)?.cid, cid3, "third completion");
     v.unmask()?;
     ensure_eq!(v.count(), 3, "INTx signals in total");
+    admin.disable()
+}
+
+fn nvme_reset(_: &Ctx) -> Outcome {
+    let dev = claim_open(NVME_BDF)?;
+    let irqs = dev.enable_interrupts(IrqKind::Msix, 1)?;
+    let v0 = irqs.vector(0).context("vector 0")?;
+    let admin = Admin::enable(&dev, dev.region(0)?)?;
+    ensure_eq!(admin.bar.read32(nvme_min::CSTS)? & 1, 1, "CSTS.RDY before the reset");
+    dev.reset().context("resetting the device")?;
+    // The function reset disables the controller; vfio-pci saves and
+    // restores config space around it (bus master stays on), and the kit's
+    // interrupt and DMA setup stay.
+    let bar = dev.region(0)?;
+    ensure_eq!(bar.read32(nvme_min::CC)?, 0, "CC after the reset");
+    ensure_eq!(bar.read32(nvme_min::CSTS)? & 1, 0, "CSTS.RDY after the reset");
+    let cmd = dev.config_read16(pcibox_kit::COMMAND)?;
+    ensure!(cmd & pcibox_kit::COMMAND_BUS_MASTER != 0, "bus master not restored after the reset: {cmd:#x}");
+    ensure_eq!(dev.enabled_interrupts(), Some(IrqKind::Msix), "interrupts after the reset");
+    drop(admin);
+    let mut admin = Admin::enable(&dev, bar)?;
+    let vs = admin.bar.read32(nvme_min::VS)?;
+    let (buf, cid) = identify(&dev, &mut admin)?;
+    ensure!(v0.wait(Some(Duration::from_secs(5)))? > 0, "MSI-X vector 0 did not fire after the reset");
+    ensure_eq!(admin.reap(true)?.cid, cid, "completion after the reset");
+    check_identify(&buf, vs)?;
     admin.disable()
 }
 

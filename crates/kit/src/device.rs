@@ -156,8 +156,10 @@ impl Device {
     }
 
     /// Resets the device. Interrupt and DMA setup made through the kit stay
-    /// in place; device registers (and the command register) are reset, so
-    /// re-enable memory space and bus mastering afterwards.
+    /// in place; device registers are reset. Whether config space (command
+    /// register, MSI-X) survives is the backend's business — Linux VFIO saves
+    /// and restores it around the function reset — so a driver that needs
+    /// bus mastering calls `enable_memory_and_bus_master` again anyway.
     pub fn reset(&self) -> Result<()> {
         self.shared.backend.reset()
     }

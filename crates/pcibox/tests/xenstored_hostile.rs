@@ -161,7 +161,7 @@ fn clients_that_never_read_do_not_hold_up_others() {
         let mut s = UnixStream::connect(&hog_path).unwrap();
         s.set_write_timeout(Some(Duration::from_secs(3))).unwrap();
         let mut sent = 0u32;
-        while sent < 100_000 {
+        while sent < 1_000_000 {
             let mut msg = Vec::new();
             for v in [READ, sent + 1, 0, 5] {
                 msg.extend_from_slice(&v.to_le_bytes());
@@ -186,18 +186,27 @@ fn clients_that_never_read_do_not_hold_up_others() {
         format!("/\0{token}\0").as_bytes(),
     );
 
-    // Meanwhile everybody else is served: 300 writes produce ~600 KB of
-    // events for the stalled watcher, which gets disconnected.
-    for i in 0..300 {
-        c.write(0, &format!("/busy/{i}"), b"v").unwrap();
+    // Meanwhile everybody else is served: 5000 writes (100 transactions of
+    // 50) produce ~10 MB of events for the stalled watcher, far beyond any
+    // socket buffer plus the queue bound, so it gets disconnected.
+    for t in 0..100 {
+        c.transaction(|c, tx| {
+            for i in 0..50 {
+                c.write(tx, &format!("/busy/{t}/{i}"), b"v")?;
+            }
+            Ok(())
+        })
+        .unwrap();
         assert_eq!(
-            c.read_string(0, &format!("/busy/{i}")).unwrap().as_deref(),
+            c.read_string(0, &format!("/busy/{t}/49"))
+                .unwrap()
+                .as_deref(),
             Some("v")
         );
     }
     let (hog_stream, sent) = hog.join().unwrap();
     assert!(
-        sent < 100_000,
+        sent < 1_000_000,
         "the daemon kept reading a client that never reads"
     );
     alive(&mut x);
@@ -210,9 +219,8 @@ fn clients_that_never_read_do_not_hold_up_others() {
     while let Some((ty, _, _)) = recv(&mut stalled) {
         assert!(ty == WATCH || ty == 15);
         events += 1;
-        assert!(events < 1000, "never disconnected");
+        assert!(events < 5000, "never disconnected");
     }
-    assert!(events < 300, "disconnected before all events were queued");
     drop(hog_stream);
     alive(&mut x);
 }
