@@ -103,8 +103,9 @@ fn xenstore_utils_permissions_deny_unprivileged_domains() {
 fn xenstore_watch_sees_changes_and_parent_removal() {
     let (_s, x) = daemon();
     x.ok("xenstore-write", &["/w/sub/leaf", "0"]);
-    let mut watch = Command::new("/usr/bin/xenstore-watch")
-        .args(["-n", "4", "/w/sub"])
+    // `timeout` keeps a missing event from hanging the test run.
+    let mut watch = Command::new("timeout")
+        .args(["60", "/usr/bin/xenstore-watch", "-n", "4", "/w/sub"])
         .env("XENSTORED_PATH", &x.socket)
         .stdout(Stdio::piped())
         .spawn()

@@ -81,6 +81,7 @@ fn kill9_and_restart_keeps_every_acknowledged_change() {
             if log.lock().unwrap().acked.len() >= 200 + 100 * round {
                 break;
             }
+            assert!(!t.is_finished(), "round {round}: the writer stopped early");
         }
         x.kill9();
         t.join().unwrap();

@@ -146,7 +146,10 @@ impl Xenstored {
             self.domain_socket(5).display().to_string(),
             self.domain_socket(6).display().to_string(),
         );
-        Command::new(python)
+        // `timeout` keeps a missing watch event from hanging the test run.
+        Command::new("timeout")
+            .arg("60")
+            .arg(python)
             .arg("-c")
             .arg(format!("{prelude}{program}"))
             .env_remove("PYTHONPATH")
