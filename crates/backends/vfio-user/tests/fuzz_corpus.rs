@@ -3,13 +3,16 @@
 //! stream; the server must survive it and leave the device clean.
 #![allow(clippy::unwrap_used, clippy::single_range_in_vec_init)]
 
+#[path = "../../../../fuzz/replay.rs"]
+mod replay;
+
 use pcibox_kit::fake::Fake;
 use pcibox_kit::{Device, IrqKind};
 use std::path::PathBuf;
 use vfio_user_wire::*;
 
 fn corpus() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../fuzz/corpus/vfio_user_server")
+    replay::corpus_dir("vfio_user_server")
 }
 
 fn fake() -> Fake {
@@ -22,16 +25,12 @@ fn fake() -> Fake {
 
 #[test]
 fn replay_vfio_user_server_corpus() {
-    let dir = corpus();
-    let mut files = 0;
     let mut answered = 0;
-    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-        let path = entry.unwrap().path();
-        let bytes = std::fs::read(&path).unwrap();
+    let files = replay::replay("vfio_user_server", |path, bytes| {
         let fake = fake();
         let stats = pcibox_vfio_user::fuzzing::serve_bytes(
             Device::new(Box::new(fake.clone())).unwrap(),
-            &bytes,
+            bytes,
         );
         assert!(
             fake.irq_enabled().is_none(),
@@ -45,9 +44,7 @@ fn replay_vfio_user_server_corpus() {
             path.display()
         );
         answered += stats.messages;
-        files += 1;
-    }
-    assert!(files > 0, "corpus folder {} is empty", dir.display());
+    });
     assert!(
         answered >= 20,
         "only {answered} messages handled in {files} files"

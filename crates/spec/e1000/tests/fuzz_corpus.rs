@@ -1,19 +1,11 @@
-//! Replays the `e1000_descriptors` fuzz corpus on stable.
+//! Replays the `e1000_descriptors` fuzz corpus (`fuzz/corpus/e1000_descriptors`) on stable.
 
-use std::path::PathBuf;
+#[path = "../../../../fuzz/replay.rs"]
+mod replay;
 
 #[test]
-fn replay_e1000_descriptors_corpus() {
-    let dir =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../fuzz/corpus/e1000_descriptors");
-    let entries = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("corpus folder {} missing: {e}", dir.display()));
-    let mut n = 0;
-    for entry in entries {
-        let path = entry.expect("readable corpus folder").path();
-        let data = std::fs::read(&path).expect("readable corpus file");
-        e1000_spec::check_descriptor_bytes(&data);
-        n += 1;
-    }
-    assert!(n > 0, "corpus folder {} is empty", dir.display());
+fn replay_corpus() {
+    replay::replay("e1000_descriptors", |_, data| {
+        e1000_spec::check_descriptor_bytes(data)
+    });
 }

@@ -1,16 +1,11 @@
 //! Replays the `nvme_identify` fuzz corpus (`fuzz/corpus/nvme_identify`) on stable.
 
+#[path = "../../../../fuzz/replay.rs"]
+mod replay;
+
 #[test]
 fn replay_corpus() {
-    let dir =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../fuzz/corpus/nvme_identify");
-    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    let mut n = 0;
-    for entry in entries {
-        let path = entry.expect("corpus entry").path();
-        let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        nvme_spec::fuzzing::identify(&data);
-        n += 1;
-    }
-    assert!(n > 0, "{} is empty", dir.display());
+    replay::replay("nvme_identify", |_, data| {
+        nvme_spec::fuzzing::identify(data)
+    });
 }
