@@ -51,6 +51,36 @@ pub enum RecvError {
     Io(#[from] io::Error),
 }
 
+/// One `recvmsg` into `buf` (retried on EINTR), collecting descriptors into
+/// `fds` and noting a truncated control message. Returns the bytes read.
+fn recv_once(
+    sock: BorrowedFd<'_>,
+    buf: &mut [u8],
+    fds: &mut Vec<OwnedFd>,
+    truncated: &mut bool,
+) -> Result<usize, rustix::io::Errno> {
+    loop {
+        let mut space =
+            [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_MSG_FDS as usize))];
+        let mut control = RecvAncillaryBuffer::new(&mut space);
+        let mut iov = [IoSliceMut::new(buf)];
+        let r = match recvmsg(sock, &mut iov, &mut control, RecvFlags::CMSG_CLOEXEC) {
+            Ok(r) => r,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e),
+        };
+        if r.flags.contains(rustix::net::ReturnFlags::CTRUNC) {
+            *truncated = true;
+        }
+        for msg in control.drain() {
+            if let RecvAncillaryMessage::ScmRights(received) = msg {
+                fds.extend(received);
+            }
+        }
+        return Ok(r.bytes);
+    }
+}
+
 /// Reads bytes into `buf` until full, collecting descriptors. Returns the
 /// number of bytes read (less than `buf.len()` only at end of stream).
 fn read_full(
@@ -61,13 +91,8 @@ fn read_full(
 ) -> io::Result<usize> {
     let mut got = 0;
     while got < buf.len() {
-        let mut space =
-            [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_MSG_FDS as usize))];
-        let mut control = RecvAncillaryBuffer::new(&mut space);
-        let mut iov = [IoSliceMut::new(&mut buf[got..])];
-        let r = match recvmsg(sock, &mut iov, &mut control, RecvFlags::CMSG_CLOEXEC) {
-            Ok(r) => r,
-            Err(rustix::io::Errno::INTR) => continue,
+        let n = match recv_once(sock, &mut buf[got..], fds, truncated) {
+            Ok(n) => n,
             // A timeout after part of the data: the peer stalled mid-message.
             Err(e) if got > 0 => {
                 return Err(io::Error::new(
@@ -77,22 +102,14 @@ fn read_full(
             }
             Err(e) => return Err(e.into()),
         };
-        if r.flags.contains(rustix::net::ReturnFlags::CTRUNC) {
-            *truncated = true;
-        }
-        for msg in control.drain() {
-            if let RecvAncillaryMessage::ScmRights(received) = msg {
-                fds.extend(received);
-            }
-        }
         if fds.len() > MAX_MSG_FDS as usize {
             *truncated = true;
             fds.truncate(MAX_MSG_FDS as usize);
         }
-        if r.bytes == 0 {
+        if n == 0 {
             break;
         }
-        got += r.bytes;
+        got += n;
     }
     Ok(got)
 }
@@ -178,31 +195,19 @@ pub fn recv_reply(sock: BorrowedFd<'_>, expect: usize) -> Result<Received, RecvE
     let mut fds_truncated = false;
     let mut got = 0;
     while got < HEADER_LEN {
-        let mut space =
-            [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_MSG_FDS as usize))];
-        let mut control = RecvAncillaryBuffer::new(&mut space);
-        let mut iov = [IoSliceMut::new(&mut buf[got..])];
-        let r = match recvmsg(sock, &mut iov, &mut control, RecvFlags::CMSG_CLOEXEC) {
-            Ok(r) => r,
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => return Err(io::Error::from(e).into()),
-        };
-        for msg in control.drain() {
-            if let RecvAncillaryMessage::ScmRights(received) = msg {
-                fds.extend(received);
-            }
-        }
-        if r.flags.contains(rustix::net::ReturnFlags::CTRUNC) || fds.len() > MAX_MSG_FDS as usize {
+        let n = recv_once(sock, &mut buf[got..], &mut fds, &mut fds_truncated)
+            .map_err(io::Error::from)?;
+        if fds.len() > MAX_MSG_FDS as usize {
             fds_truncated = true;
         }
-        if r.bytes == 0 {
+        if n == 0 {
             return Err(if got == 0 {
                 RecvError::Closed
             } else {
                 RecvError::Truncated
             });
         }
-        got += r.bytes;
+        got += n;
     }
     let mut raw = [0u8; HEADER_LEN];
     raw.copy_from_slice(&buf[..HEADER_LEN]);
