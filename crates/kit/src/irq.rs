@@ -224,14 +224,17 @@ impl Vector {
     /// returns the number of signals consumed (0 on timeout).
     pub fn wait(&self, timeout: Option<Duration>) -> Result<u64> {
         let deadline = timeout.map(|t| Instant::now() + t);
+        // Wait first, then consume: two system calls whether or not the
+        // signal is already there (a read first would make it three in the
+        // usual case, where the interrupt has not come yet).
         loop {
-            let n = self.poll()?;
-            if n > 0 {
-                return Ok(n);
-            }
             let mut pfd = [PollFd::new(&self.fd, PollFlags::IN)];
             if !poll_until(&mut pfd, deadline)? {
                 return Ok(0);
+            }
+            let n = self.poll()?;
+            if n > 0 {
+                return Ok(n);
             }
         }
     }

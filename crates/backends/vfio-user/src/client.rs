@@ -12,7 +12,7 @@
 
 mod dma;
 
-use crate::sock::{recv_message, recv_reply, send_message, Received};
+use crate::sock::{send_message, MessageReader, Received};
 use crate::Error;
 use dma::ClientDma;
 use pcibox_kit::{Backend, DmaMemory, IrqInfo, IrqKind, RegionInfo};
@@ -63,6 +63,8 @@ pub struct ClientStats {
 #[derive(Debug)]
 struct Conn {
     sock: UnixStream,
+    /// Keeps what was read ahead of the current reply.
+    reader: MessageReader,
     next_id: u16,
 }
 
@@ -123,7 +125,11 @@ impl Client {
         let mut client = Client {
             name,
             opts,
-            conn: Mutex::new(Conn { sock, next_id: 0 }),
+            conn: Mutex::new(Conn {
+                sock,
+                reader: MessageReader::new(),
+                next_id: 0,
+            }),
             regions: Vec::new(),
             config_len: 256,
             max_fds: 1,
@@ -264,18 +270,6 @@ impl Client {
     /// Sends a command and waits for its reply (answering server→client DMA
     /// requests that arrive meanwhile). An error reply is [`Error::Remote`].
     fn transact(&self, req: &Request<'_>, fds: &[BorrowedFd<'_>]) -> Result<Received, Error> {
-        self.transact_sized(req, fds, None)
-    }
-
-    /// [`Self::transact`], reading the reply in one system call when its
-    /// size (`expect`, header included) is known and nothing else can
-    /// arrive on the socket (the server's requests use the twin socket).
-    fn transact_sized(
-        &self,
-        req: &Request<'_>,
-        fds: &[BorrowedFd<'_>],
-        expect: Option<usize>,
-    ) -> Result<Received, Error> {
         let mut conn = self.lock();
         let id = conn.next_id;
         conn.next_id = conn.next_id.wrapping_add(1);
@@ -283,11 +277,8 @@ impl Client {
             .map_err(|e| Error::io("send", e))?;
         self.stats.sent.fetch_add(1, Ordering::Relaxed);
         loop {
-            let received = match expect.filter(|_| self.twin.is_some()) {
-                Some(n) => recv_reply(conn.sock.as_fd(), n),
-                None => recv_message(conn.sock.as_fd()),
-            };
-            let msg = received.map_err(|e| match e {
+            let Conn { sock, reader, .. } = &mut *conn;
+            let msg = reader.next(sock.as_fd()).map_err(|e| match e {
                 crate::RecvError::Closed => Error::Closed,
                 other => Error::Protocol(other.to_string()),
             })?;
@@ -339,8 +330,7 @@ impl Client {
             count: buf.len() as u32,
             data: &[],
         });
-        let expect = HEADER_LEN + RegionAccessRepr::LEN + buf.len();
-        let msg = self.transact_sized(&req, &[], Some(expect))?;
+        let msg = self.transact(&req, &[])?;
         match Reply::parse(Command::RegionRead, &msg.payload)? {
             Reply::RegionRead(r)
                 if r.region == region && r.offset == offset && r.data.len() == buf.len() =>

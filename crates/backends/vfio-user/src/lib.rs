@@ -17,7 +17,7 @@ mod sock;
 
 pub use client::{Client, ClientOptions, ClientStats};
 pub use server::{Server, ServerDma, ServerOptions, SessionStats, StopHandle};
-pub use sock::{recv_message, send_message, Received, RecvError};
+pub use sock::{send_message, MessageReader, Received, RecvError};
 
 use vfio_user_wire::Command;
 

@@ -6,17 +6,42 @@
 mod common;
 
 use common::*;
-use pcibox_vfio_user::{recv_message, send_message, ClientOptions, RecvError, ServerOptions};
+use pcibox_vfio_user::{
+    send_message, ClientOptions, MessageReader, Received, RecvError, ServerOptions,
+};
+use std::cell::RefCell;
 use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use vfio_user_wire::*;
 
-fn raw(r: &Running) -> UnixStream {
+/// A raw client socket with the reader that keeps its read-ahead.
+struct Peer {
+    s: UnixStream,
+    reader: RefCell<MessageReader>,
+}
+
+impl std::ops::Deref for Peer {
+    type Target = UnixStream;
+    fn deref(&self) -> &UnixStream {
+        &self.s
+    }
+}
+
+impl Peer {
+    fn recv(&self) -> std::result::Result<Received, RecvError> {
+        self.reader.borrow_mut().next(self.s.as_fd())
+    }
+}
+
+fn raw(r: &Running) -> Peer {
     let s = UnixStream::connect(&r.path).unwrap();
     s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
         .unwrap();
-    s
+    Peer {
+        s,
+        reader: RefCell::new(MessageReader::new()),
+    }
 }
 
 fn send(s: &UnixStream, bytes: &[u8], fds: &[BorrowedFd<'_>]) {
@@ -24,13 +49,13 @@ fn send(s: &UnixStream, bytes: &[u8], fds: &[BorrowedFd<'_>]) {
 }
 
 /// Sends `req` and returns the errno of the reply (0 = success).
-fn call(s: &UnixStream, id: u16, req: &Request<'_>, fds: &[BorrowedFd<'_>]) -> u32 {
+fn call(s: &Peer, id: u16, req: &Request<'_>, fds: &[BorrowedFd<'_>]) -> u32 {
     send(s, &req.to_message(id, false), fds);
     reply_errno(s, id, req.command())
 }
 
-fn reply_errno(s: &UnixStream, id: u16, cmd: Command) -> u32 {
-    let msg = recv_message(s.as_fd()).unwrap();
+fn reply_errno(s: &Peer, id: u16, cmd: Command) -> u32 {
+    let msg = s.recv().unwrap();
     assert_eq!(msg.header.msg_id, id, "reply out of step");
     assert_eq!(msg.header.command, cmd, "reply out of step");
     match msg.header.kind {
@@ -48,16 +73,16 @@ fn version() -> Request<'static> {
     })
 }
 
-fn negotiated(r: &Running) -> UnixStream {
+fn negotiated(r: &Running) -> Peer {
     let s = raw(r);
     assert_eq!(call(&s, 0, &version(), &[]), 0);
     s
 }
 
 /// The server must have closed: end of stream (possibly after one error reply).
-fn closed(s: &UnixStream) {
+fn closed(s: &Peer) {
     loop {
-        match recv_message(s.as_fd()) {
+        match s.recv() {
             Err(RecvError::Closed) => return,
             // Closing with the rest of a refused message unread resets.
             Err(RecvError::Io(e)) if e.kind() == std::io::ErrorKind::ConnectionReset => return,
@@ -88,8 +113,8 @@ fn truncated_and_lying_headers_close_cleanly() {
     let r = serve(&fake, ServerOptions::default());
     // A header cut short, then hang-up.
     {
-        let mut s = raw(&r);
-        s.write_all(&[1, 0, 1, 0, 0x20]).unwrap();
+        let s = raw(&r);
+        (&s.s).write_all(&[1, 0, 1, 0, 0x20]).unwrap();
     }
     honest_ok(&r);
     // msg_size below the header size: error reply, close.
@@ -197,7 +222,7 @@ fn bad_requests_get_error_replies_and_stream_stays_in_step() {
     // And the stream is still in step: a good request works.
     let ok = region_read(7, 0, 4);
     send(&s, &ok.to_message(16, false), &[]);
-    let msg = recv_message(s.as_fd()).unwrap();
+    let msg = s.recv().unwrap();
     assert_eq!((msg.header.msg_id, msg.header.kind), (16, Kind::Reply));
     match Reply::parse(Command::RegionRead, &msg.payload).unwrap() {
         Reply::RegionRead(r) => assert_eq!(r.data, &0x10d3_8086u32.to_le_bytes()),
@@ -361,7 +386,7 @@ fn floods_are_answered_in_order() {
         }
     });
     for i in 0..n {
-        let msg = recv_message(s.as_fd()).unwrap();
+        let msg = s.recv().unwrap();
         assert_eq!((msg.header.msg_id, msg.header.kind), (i, Kind::Reply));
         match Reply::parse(Command::RegionRead, &msg.payload).unwrap() {
             Reply::RegionRead(rr) => assert_eq!(rr.data, &u32::from(i).to_le_bytes()),
@@ -409,7 +434,7 @@ fn quiet_clients_stay_stalled_ones_are_dropped() {
     assert_eq!(call(&s, 1, &region_read(7, 0, 4), &[]), 0);
     // Stalled inside a message: dropped (after the timeout), cleanly.
     let m = region_read(7, 0, 4).to_message(2, false);
-    (&s).write_all(&m[..20]).unwrap();
+    (&s.s).write_all(&m[..20]).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(350));
     closed(&s);
     honest_ok(&r);

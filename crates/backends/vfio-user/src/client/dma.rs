@@ -3,7 +3,7 @@
 //! window, writes only where the device may write.
 #![allow(unsafe_code)]
 
-use crate::sock::{recv_message, send_message, Received};
+use crate::sock::{send_message, MessageReader, Received};
 use crate::ClientStats;
 use crate::Error;
 use pcibox_kit::DmaMemory;
@@ -158,8 +158,9 @@ pub(crate) fn answer(dma: &ClientDma, stats: &ClientStats, msg: &Received) -> Ve
 pub(crate) fn serve_twin(sock: UnixStream, dma: Arc<ClientDma>, stats: Arc<ClientStats>) {
     // The thread blocks until a request comes or the socket is shut down.
     let _ = sock.set_read_timeout(None);
+    let mut reader = MessageReader::new();
     loop {
-        let msg = match recv_message(sock.as_fd()) {
+        let msg = match reader.next(sock.as_fd()) {
             Ok(m) => m,
             Err(_) => return,
         };

@@ -12,7 +12,7 @@ mod window;
 
 pub use window::ServerDma;
 
-use crate::sock::{recv_message, send_message, RecvError};
+use crate::sock::{send_message, MessageReader, RecvError};
 use crate::Error;
 use handle::{Handled, Session};
 use pcibox_kit::Device;
@@ -212,9 +212,12 @@ impl Server {
     /// stopped), then cleans up after it. Returns the session's counts.
     pub fn serve_connection(&mut self, stream: UnixStream) -> SessionStats {
         let mut session = Session::default();
+        // No read timeout on the socket (a wait for the next message arms
+        // no timer); the reader enforces `io_timeout` inside a message.
+        let mut reader = MessageReader::with_stall_timeout(self.opts.io_timeout);
         let mut stats = SessionStats::default();
         let timeout = Some(self.opts.io_timeout);
-        if stream.set_read_timeout(timeout).is_err() || stream.set_write_timeout(timeout).is_err() {
+        if stream.set_read_timeout(None).is_err() || stream.set_write_timeout(timeout).is_err() {
             stats.end = "cannot set socket timeouts".into();
             return stats;
         }
@@ -223,12 +226,13 @@ impl Server {
             *self.stop.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(dup);
         }
         stats.end = loop {
-            // Blocking read of the next message: no poll per message (the
+            // Blocking read of the next message, one `recvmsg` for a small
+            // message and those queued behind it: no poll per message (the
             // stop handle shuts the socket down to wake us).
             if self.stopped() {
                 break "server stopped".into();
             }
-            let msg = match recv_message(stream.as_fd()) {
+            let msg = match reader.next(stream.as_fd()) {
                 Ok(msg) => msg,
                 // Nothing for a while at a message boundary: keep waiting.
                 Err(RecvError::Idle) => continue,

@@ -9,7 +9,7 @@
 //! Every access is checked against one window's bounds and permissions.
 #![allow(unsafe_code)]
 
-use crate::sock::{recv_message, send_message};
+use crate::sock::{send_message, MessageReader};
 use crate::Error;
 use pcibox_kit::{Backend, DmaMemory};
 use rustix::mm::{MapFlags, ProtFlags};
@@ -67,7 +67,8 @@ struct Window {
 #[derive(Debug, Default)]
 pub(crate) struct DmaState {
     windows: BTreeMap<u64, Window>,
-    twin: Option<UnixStream>,
+    /// The twin socket, with the reader that keeps its read-ahead.
+    twin: Option<(UnixStream, MessageReader)>,
     peer_max_xfer: u32,
     next_id: u16,
 }
@@ -91,7 +92,7 @@ impl ServerDma {
     /// Installs the channel of a new client.
     pub(crate) fn start_session(&self, twin: Option<UnixStream>, peer_max_xfer: u32) {
         let mut st = self.lock();
-        st.twin = twin;
+        st.twin = twin.map(|t| (t, MessageReader::new()));
         st.peer_max_xfer = peer_max_xfer.clamp(1, MAX_DATA_XFER_SIZE);
     }
 
@@ -289,7 +290,7 @@ fn messages(st: &mut DmaState, iova: u64, mut dir: Dir<'_>) -> Result<(), Error>
         let address = iova + done as u64;
         let id = st.next_id;
         st.next_id = st.next_id.wrapping_add(1);
-        let twin = st.twin.as_ref().ok_or(Error::NoChannel)?;
+        let (twin, reader) = st.twin.as_mut().ok_or(Error::NoChannel)?;
         let req = match &dir {
             Dir::Read(_) => Request::DmaRead(DmaAccessRepr {
                 address,
@@ -304,7 +305,9 @@ fn messages(st: &mut DmaState, iova: u64, mut dir: Dir<'_>) -> Result<(), Error>
         };
         send_message(twin.as_fd(), &req.to_message(id, false), &[])
             .map_err(|e| Error::io("DMA request", e))?;
-        let msg = recv_message(twin.as_fd()).map_err(|e| Error::Protocol(e.to_string()))?;
+        let msg = reader
+            .next(twin.as_fd())
+            .map_err(|e| Error::Protocol(e.to_string()))?;
         if msg.header.msg_id != id || msg.header.command != req.command() {
             return Err(Error::Protocol(
                 "DMA reply does not match the request".into(),
