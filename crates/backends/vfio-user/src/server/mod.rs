@@ -1,9 +1,10 @@
 //! The server: exports one kit device on a Unix socket.
 //!
-//! One thread, one client at a time, driven by `poll` (the listening socket,
-//! the client socket, a stop eventfd). Each readable event is one whole
-//! message: read (bounded), handled, answered. Further clients wait in the
-//! listen backlog until the current one leaves. When a client goes — cleanly
+//! One thread, one client at a time. Between clients it `poll`s the
+//! listening socket and a stop eventfd; during a session it reads whole
+//! messages from the client (bounded, read ahead), handles and answers each
+//! in turn. Further clients wait in the listen backlog until the current one
+//! leaves. When a client goes — cleanly
 //! or not — its interrupts are turned off, bus mastering is cleared, its DMA
 //! windows are unmapped and the device is reset, ready for the next client.
 
