@@ -2,47 +2,48 @@
 //! docs/e1000e.md.
 //!
 //! Everything goes through `/bin/pcibox net`, i.e. the user-space e1000e driver on the kit on
-//! Linux vfio-pci, against QEMU's e1000e and slirp's DHCP server and gateway.
+//! Linux vfio-pci, against QEMU's e1000e and slirp's DHCP server and gateway. Every test but
+//! `e1000e-not-a-nic` (VFIO's own BDF errors) also runs as its `vfio-user-` twin: the driver as
+//! nobody over `pcibox serve-device` ([`crate::driver`]).
 
+use crate::driver::Transport;
 use crate::guest::{self, Output, E1000E_BDF, NVME_BDF};
 use crate::test::{Context, Ctx, Expect, Failure, Needs, Outcome, Test};
 use crate::{ensure, ensure_eq, fail};
 use serde_json::Value;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-const DEVICE: &str = "vfio:0000:00:05.0";
 
 pub const TESTS: &[Test] = &[
     Test {
         name: "e1000e-dhcp",
         about: "smoltcp DHCP through the driver gets 10.0.2.15/24, router 10.0.2.2, DNS 10.0.2.3",
         run: dhcp,
-        needs: Needs::DEFAULT.timeout_s(60),
+        needs: Needs::DEFAULT.timeout_s(60).twin_over_vfio_user(),
     },
     Test {
         name: "e1000e-ping-msix",
         about: "ping 10.0.2.2 -c 10 after DHCP: 10 replies, receive path carried by MSI-X",
         run: ping_msix,
-        needs: Needs::DEFAULT.timeout_s(90),
+        needs: Needs::DEFAULT.timeout_s(90).twin_over_vfio_user(),
     },
     Test {
         name: "e1000e-ping-intx",
         about: "ping 10.0.2.2 -c 10 with a static address over INTx (EOI through vfio unmask)",
         run: ping_intx,
-        needs: Needs::DEFAULT.timeout_s(90),
+        needs: Needs::DEFAULT.timeout_s(90).twin_over_vfio_user(),
     },
     Test {
         name: "e1000e-ping-poll",
         about: "ping 10.0.2.2 -c 5 in polled mode (no interrupts at all)",
         run: ping_poll,
-        needs: Needs::DEFAULT.timeout_s(90),
+        needs: Needs::DEFAULT.timeout_s(90).twin_over_vfio_user(),
     },
     Test {
         name: "e1000e-cycles",
         about: "100 bring-up/teardown cycles with MSI-X in one process: no VM abort, no fd leak",
         run: cycles,
-        needs: Needs::DEFAULT.timeout_s(240),
+        needs: Needs::DEFAULT.timeout_s(240).twin_over_vfio_user(),
     },
     Test {
         name: "e1000e-selftest-no-quiesce",
@@ -60,32 +61,28 @@ pub const TESTS: &[Test] = &[
         name: "e1000e-link-down",
         about: "set_link n0 off: dhcp and ping fail with 'link is down'; link back on: DHCP works",
         run: link_down,
-        needs: Needs::DEFAULT.timeout_s(90).monitor(),
+        needs: Needs::DEFAULT.timeout_s(90).monitor().twin_over_vfio_user(),
     },
     Test {
         name: "e1000e-link-drop-mid-ping",
         about: "link dropped during a ping: the run ends on its own with fewer replies, no hang",
         run: link_drop_mid_ping,
-        needs: Needs::DEFAULT.timeout_s(90).monitor(),
-    },
-    Test {
-        name: "e1000e-vfio-user",
-        about: "the same driver through pcibox serve-device over vfio-user: DHCP and ping with MSI-X",
-        run: vfio_user,
-        needs: Needs::DEFAULT.timeout_s(120),
+        needs: Needs::DEFAULT.timeout_s(90).monitor().twin_over_vfio_user(),
     },
     Test {
         name: "e1000e-bench",
         about: "TX/RX batch benchmark over MAC loopback, batch sizes 1..64 (informative)",
         run: bench,
-        needs: Needs::DEFAULT.timeout_s(240),
+        needs: Needs::DEFAULT.timeout_s(240).twin_over_vfio_user(),
     },
 ];
 
-fn pcibox(args: &[&str]) -> Result<Output, Failure> {
-    let mut all = vec!["net", "--device", DEVICE, "--json"];
+/// `pcibox net --device DEVICE --json ARGS` (the test's transport).
+fn pcibox(ctx: &Ctx, args: &[&str]) -> Result<Output, Failure> {
+    let device = ctx.driver.device(E1000E_BDF)?;
+    let mut all = vec!["net", "--device", &device, "--json"];
     all.extend_from_slice(args);
-    guest::run("/bin/pcibox", &all)
+    ctx.driver.run(&all)
 }
 
 fn json(out: &Output) -> Result<Value, Failure> {
@@ -115,18 +112,18 @@ fn vector_count(stats: &Value, name: &str) -> Option<u64> {
     stats["vector_counts"].as_array()?.get(i)?.as_u64()
 }
 
-fn dhcp(_ctx: &Ctx) -> Outcome {
+fn dhcp(ctx: &Ctx) -> Outcome {
     bind()?;
-    let out = pcibox(&["dhcp"])?.ok()?;
+    let out = pcibox(ctx, &["dhcp"])?.ok()?;
     let v = json(&out)?;
     check_lease(&v)?;
     println!("e1000e-dhcp: {}", v["lease"]);
     Ok(())
 }
 
-fn ping_checked(args: &[&str], count: u64) -> Result<Value, Failure> {
+fn ping_checked(ctx: &Ctx, args: &[&str], count: u64) -> Result<Value, Failure> {
     bind()?;
-    let out = pcibox(args)?.ok()?;
+    let out = pcibox(ctx, args)?.ok()?;
     let v = json(&out)?;
     let ping = &v["ping"];
     ensure_eq!(ping["sent"].as_u64(), Some(count), "requests sent: {ping}");
@@ -134,8 +131,8 @@ fn ping_checked(args: &[&str], count: u64) -> Result<Value, Failure> {
     Ok(v)
 }
 
-fn ping_msix(_ctx: &Ctx) -> Outcome {
-    let v = ping_checked(&["--irq", "msix", "ping", "10.0.2.2", "-c", "10", "--interval", "200"], 10)?;
+fn ping_msix(ctx: &Ctx) -> Outcome {
+    let v = ping_checked(ctx, &["--irq", "msix", "ping", "10.0.2.2", "-c", "10", "--interval", "200"], 10)?;
     check_lease(&v)?;
     let stats = &v["stats"];
     ensure_eq!(stats["irq_mode"].as_str(), Some("msix"), "mode");
@@ -149,8 +146,9 @@ fn ping_msix(_ctx: &Ctx) -> Outcome {
     Ok(())
 }
 
-fn ping_intx(_ctx: &Ctx) -> Outcome {
+fn ping_intx(ctx: &Ctx) -> Outcome {
     let v = ping_checked(
+        ctx,
         &["--irq", "intx", "ping", "10.0.2.2", "-c", "10", "--interval", "200", "--addr", "10.0.2.15/24"],
         10,
     )?;
@@ -162,8 +160,9 @@ fn ping_intx(_ctx: &Ctx) -> Outcome {
     Ok(())
 }
 
-fn ping_poll(_ctx: &Ctx) -> Outcome {
+fn ping_poll(ctx: &Ctx) -> Outcome {
     let v = ping_checked(
+        ctx,
         &["--irq", "poll", "ping", "10.0.2.2", "-c", "5", "--interval", "200", "--addr", "10.0.2.15/24"],
         5,
     )?;
@@ -173,9 +172,9 @@ fn ping_poll(_ctx: &Ctx) -> Outcome {
     Ok(())
 }
 
-fn cycles(_ctx: &Ctx) -> Outcome {
+fn cycles(ctx: &Ctx) -> Outcome {
     bind()?;
-    let out = pcibox(&["--irq", "msix", "cycles", "100"])?;
+    let out = pcibox(ctx, &["--irq", "msix", "cycles", "100"])?;
     let v = json(&out).context(format!("stderr: {}", out.stderr.trim()))?;
     println!("e1000e-cycles: {v}");
     ensure_eq!(v["cycles"].as_u64(), Some(100), "cycles");
@@ -186,7 +185,7 @@ fn cycles(_ctx: &Ctx) -> Outcome {
     ensure_eq!(v["fds_before"], v["fds_after"], "open fds before/after");
     ensure_eq!(out.code, Some(0), "exit status (stderr {:?})", out.stderr);
     // The VM is still alive (we are running), and the device still works afterwards.
-    let v = json(&pcibox(&["dhcp"])?.ok()?)?;
+    let v = json(&pcibox(ctx, &["dhcp"])?.ok()?)?;
     check_lease(&v)?;
     let log = guest::dmesg()?;
     ensure!(!log.contains("DMAR: DRHD: handling fault"), "IOMMU faults during cycles:\n{log}");
@@ -196,10 +195,10 @@ fn cycles(_ctx: &Ctx) -> Outcome {
 /// Proves the quiesce wait is what keeps the VM alive: with it set to zero, interrupts are
 /// disabled while QEMU's EITR throttling timers still run, and QEMU 7.2 aborts on its
 /// `msix_enabled` assertion — the VM dies without a result, which the rig reports as FAIL.
-fn cycles_without_quiesce(_ctx: &Ctx) -> Outcome {
+fn cycles_without_quiesce(ctx: &Ctx) -> Outcome {
     bind()?;
     // It aborts within a few cycles; 300 keep a quiet host from slipping through.
-    let out = pcibox(&["--irq", "msix", "--quiesce-wait-us", "0", "cycles", "300"])?;
+    let out = pcibox(ctx, &["--irq", "msix", "--quiesce-wait-us", "0", "cycles", "300"])?;
     println!("e1000e-selftest-no-quiesce: the VM survived: {}", out.stdout.trim());
     Ok(())
 }
@@ -234,28 +233,31 @@ fn link_down(ctx: &Ctx) -> Outcome {
     bind()?;
     ctx.monitor("set_link n0 off")?;
     let start = Instant::now();
-    let out = pcibox(&["--link-wait", "2", "dhcp"])?;
+    let out = pcibox(ctx, &["--link-wait", "2", "dhcp"])?;
     let err = one_line_error(&out)?;
     ensure!(err.contains("link is down"), "dhcp with the link off: {err}");
     ensure!(start.elapsed() < Duration::from_secs(15), "dhcp took {:?}", start.elapsed());
-    let out = pcibox(&["--link-wait", "1", "ping", "10.0.2.2", "--addr", "10.0.2.15/24"])?;
+    let out = pcibox(ctx, &["--link-wait", "1", "ping", "10.0.2.2", "--addr", "10.0.2.15/24"])?;
     let err = one_line_error(&out)?;
     ensure!(err.contains("link is down"), "ping with the link off: {err}");
-    let v = json(&pcibox(&["stats"])?.ok()?)?;
+    let v = json(&pcibox(ctx, &["stats"])?.ok()?)?;
     ensure_eq!(v["stats"]["link_up"].as_bool(), Some(false), "stats link state");
     ctx.monitor("set_link n0 on")?;
-    let v = json(&pcibox(&["--link-wait", "10", "dhcp"])?.ok()?)?;
+    let v = json(&pcibox(ctx, &["--link-wait", "10", "dhcp"])?.ok()?)?;
     check_lease(&v)?;
     Ok(())
 }
 
 fn link_drop_mid_ping(ctx: &Ctx) -> Outcome {
     bind()?;
+    let device = ctx.driver.device(E1000E_BDF)?;
     let args = [
-        "net", "--device", DEVICE, "--json", "ping", "10.0.2.2", "-c", "40", "--interval", "200",
+        "net", "--device", &device, "--json", "ping", "10.0.2.2", "-c", "40", "--interval", "200",
         "--timeout", "2", "--addr", "10.0.2.15/24",
     ];
-    let child = Command::new("/bin/pcibox")
+    let child = ctx
+        .driver
+        .command()
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -277,24 +279,15 @@ fn link_drop_mid_ping(ctx: &Ctx) -> Outcome {
     Ok(())
 }
 
-fn bench(_ctx: &Ctx) -> Outcome {
+fn bench(ctx: &Ctx) -> Outcome {
     bind()?;
-    let out = pcibox(&["--irq", "msix", "bench", "--frames", "1024"])?.ok()?;
-    print_bench("vfio", &json(&out)?)?;
-    // The same benchmark through a vfio-user server: every register access is a message.
-    let sock = "/tmp/e1000e-bench.sock";
-    let mut server = spawn_server(sock)?;
-    let device = format!("vfio-user:{sock}");
-    let out = guest::run(
-        "/bin/pcibox",
-        &["net", "--device", &device, "--json", "--irq", "msix", "bench", "--frames", "256"],
-    );
-    let _ = guest::wait_for("serve-device to exit", Duration::from_secs(10), || {
-        matches!(server.try_wait(), Ok(Some(_)))
-    });
-    let _ = server.kill();
-    let _ = server.wait();
-    print_bench("vfio-user", &json(&out?.ok()?)?)
+    // Over vfio-user every register access is a message: fewer frames keep the time alike.
+    let (frames, label) = match ctx.driver.transport() {
+        Transport::Vfio => ("1024", "vfio"),
+        Transport::VfioUser => ("256", "vfio-user"),
+    };
+    let out = pcibox(ctx, &["--irq", "msix", "bench", "--frames", frames])?.ok()?;
+    print_bench(label, &json(&out)?)
 }
 
 fn print_bench(backend: &str, v: &Value) -> Outcome {
@@ -317,54 +310,5 @@ fn print_bench(backend: &str, v: &Value) -> Outcome {
         v["bench"]["unix_rtt_us"].as_f64().unwrap_or(0.0),
         v["bench"]["memcpy_gbps"].as_f64().unwrap_or(0.0)
     );
-    Ok(())
-}
-
-/// Starts `pcibox serve-device` for one session on `sock` and waits for the socket.
-fn spawn_server(sock: &str) -> Result<std::process::Child, Failure> {
-    let mut server = Command::new("/bin/pcibox")
-        .args(["serve-device", "--device", DEVICE, "--socket", sock, "--sessions", "1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("spawning pcibox serve-device")?;
-    let ready = guest::wait_for("the vfio-user socket", Duration::from_secs(10), || {
-        std::path::Path::new(sock).exists()
-    });
-    if let Err(e) = ready {
-        let _ = server.kill();
-        return Err(e);
-    }
-    Ok(server)
-}
-
-fn vfio_user(_ctx: &Ctx) -> Outcome {
-    bind()?;
-    let sock = "/tmp/e1000e.sock";
-    let mut server = spawn_server(sock)?;
-    let device = format!("vfio-user:{sock}");
-    let out = guest::run(
-        "/bin/pcibox",
-        &["net", "--device", &device, "--json", "--irq", "msix", "ping", "10.0.2.2", "-c", "3", "--interval", "200"],
-    )?;
-    let finished = guest::wait_for("serve-device to exit", Duration::from_secs(10), || {
-        matches!(server.try_wait(), Ok(Some(_)))
-    });
-    if finished.is_err() {
-        let _ = server.kill();
-    }
-    let served = server.wait_with_output().context("serve-device output")?;
-    let out = out.ok()?;
-    let v = json(&out)?;
-    check_lease(&v)?;
-    ensure_eq!(v["ping"]["received"].as_u64(), Some(3), "replies over vfio-user: {}", v["ping"]);
-    let rx = vector_count(&v["stats"], "rx").context("no rx vector")?;
-    ensure!(rx > 0, "no receive interrupts over vfio-user: {}", v["stats"]);
-    println!(
-        "e1000e-vfio-user: eventfd counts {}; server: {}",
-        v["stats"]["vector_counts"],
-        String::from_utf8_lossy(&served.stdout).trim()
-    );
-    finished?;
     Ok(())
 }

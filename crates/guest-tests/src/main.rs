@@ -8,6 +8,7 @@
 //!
 //! See docs/rig.md for how to add a test.
 
+mod driver;
 mod exit;
 mod guest;
 mod host;
@@ -33,8 +34,15 @@ areas! {
     vfio_user,
 }
 
+/// Every test: each area's, then the vfio-user twins of those that declare one.
 fn all_tests() -> impl Iterator<Item = &'static Test> {
-    AREAS.iter().flat_map(|area| area.iter())
+    static ALL: std::sync::OnceLock<Vec<Test>> = std::sync::OnceLock::new();
+    ALL.get_or_init(|| {
+        let declared = AREAS.iter().flat_map(|area| area.iter());
+        let twins: Vec<Test> = declared.clone().filter_map(Test::twin).collect();
+        declared.copied().chain(twins).collect()
+    })
+    .iter()
 }
 
 fn usage() -> ExitCode {
@@ -93,9 +101,11 @@ fn run(name: &str) -> ExitCode {
     println!("@@rig start {name}");
     let ctx = Ctx::new(test);
     // A panic is a failure like any other: report it with its message.
-    let outcome = std::panic::catch_unwind(|| (test.run)(&ctx));
+    // After a panic the context is only dropped (its servers killed), never used again.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (test.run)(&ctx)));
     let verdict = match outcome {
-        Ok(Ok(())) => Ok(()),
+        // A vfio-user twin also needs its servers to stop cleanly.
+        Ok(Ok(())) => ctx.driver.release_all().map_err(|f| f.to_string()),
         Ok(Err(failure)) => Err(failure.to_string()),
         Err(panic) => Err(format!(
             "panicked: {}",

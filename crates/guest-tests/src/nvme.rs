@@ -1,6 +1,9 @@
 //! Guest tests of the `nvme` area (names start with `nvme-`): the pcibox NVMe driver on QEMU's
 //! nvme through Linux vfio-pci, compared with what the guest kernel's own nvme driver and the
 //! host's sfdisk/sgdisk say. See docs/nvme.md.
+//!
+//! Every test also runs as its `vfio-user-` twin: the driver as nobody over `pcibox
+//! serve-device` ([`crate::driver`]).
 
 use crate::guest::{self, NVME_BDF};
 use crate::test::{Context, Ctx, Disk, Needs, Outcome, Test};
@@ -9,104 +12,95 @@ use partition_table::{sfdisk, sgdisk};
 use pcibox_nvme::{pattern, Controller, Error, OpKind, Options, Transfer};
 use std::time::Duration;
 
-const DEVICE: &str = "vfio:0000:00:04.0";
-
 pub const TESTS: &[Test] = &[
     Test {
         name: "nvme-identify",
         about: "identify prints the model and serial the guest kernel's nvme driver reported",
         run: identify,
-        needs: Needs::DEFAULT.disk(Disk::Gpt).timeout_s(40),
+        needs: Needs::DEFAULT.disk(Disk::Gpt).timeout_s(40).twin_over_vfio_user(),
     },
     Test {
         name: "nvme-partitions-gpt",
         about: "partitions on the GPT image match the host's sfdisk --dump and sgdisk -p",
         run: partitions_gpt,
-        needs: Needs::DEFAULT.disk(Disk::Gpt).timeout_s(40),
+        needs: Needs::DEFAULT.disk(Disk::Gpt).timeout_s(40).twin_over_vfio_user(),
     },
     Test {
         name: "nvme-partitions-mbr",
         about: "partitions on the MBR image (extended + logical) match the host's sfdisk --dump",
         run: partitions_mbr,
-        needs: Needs::DEFAULT.disk(Disk::Mbr).timeout_s(40),
+        needs: Needs::DEFAULT.disk(Disk::Mbr).timeout_s(40).twin_over_vfio_user(),
     },
     Test {
         name: "nvme-partitions-damaged-gpt",
         about: "a damaged primary GPT is recovered from the backup, as the host's sfdisk does",
         run: partitions_damaged,
-        needs: Needs::DEFAULT.disk(Disk::DamagedGpt).timeout_s(40),
+        needs: Needs::DEFAULT.disk(Disk::DamagedGpt).timeout_s(40).twin_over_vfio_user(),
     },
     Test {
         name: "nvme-read-head",
         about: "reading the first 64 KiB gives the bytes of the host's image",
         run: read_head,
-        needs: Needs::DEFAULT.disk(Disk::Gpt).timeout_s(40),
+        needs: Needs::DEFAULT.disk(Disk::Gpt).timeout_s(40).twin_over_vfio_user(),
     },
     Test {
         name: "nvme-verify-prp",
         about: "pattern write/read/verify over PRP lists (page-aligned and not, MSI-X and polled); the kernel's nvme driver reads the same pattern",
         run: verify_prp,
-        needs: Needs::DEFAULT.timeout_s(90),
+        needs: Needs::DEFAULT.timeout_s(90).twin_over_vfio_user(),
     },
     Test {
         name: "nvme-verify-qd32",
         about: "pattern write/read/verify at queue depth 32 across 2 I/O queues",
         run: verify_qd32,
-        needs: Needs::DEFAULT.timeout_s(120),
+        needs: Needs::DEFAULT.timeout_s(120).twin_over_vfio_user(),
     },
     Test {
         name: "nvme-errors",
         about: "past-the-end, zero-length and unaligned transfers fail clearly; the controller keeps working",
         run: errors,
-        needs: Needs::DEFAULT.timeout_s(60),
+        needs: Needs::DEFAULT.timeout_s(60).twin_over_vfio_user(),
     },
     Test {
         name: "nvme-timeout",
         about: "commands starved by QEMU's I/O throttle time out with an error naming them; a new session works",
         run: timeout,
-        needs: Needs::DEFAULT.monitor().timeout_s(90),
+        needs: Needs::DEFAULT.monitor().timeout_s(90).twin_over_vfio_user(),
     },
     Test {
         name: "nvme-write-read",
         about: "write --seed / --file and read --out move exactly the bytes given, at LBAs the pattern names",
         run: write_read,
-        needs: Needs::DEFAULT.timeout_s(60),
-    },
-    Test {
-        name: "nvme-vfio-user",
-        about: "the same driver through pcibox serve-device over vfio-user: identify, partitions = sfdisk, QD8 verify, bench",
-        run: vfio_user,
-        needs: Needs::DEFAULT.disk(Disk::Gpt).timeout_s(120),
+        needs: Needs::DEFAULT.timeout_s(60).twin_over_vfio_user(),
     },
     Test {
         name: "nvme-bench",
         about: "4 KiB random-read IOPS at QD1 and QD32 with completions per interrupt (informative under TCG)",
         run: bench,
-        needs: Needs::DEFAULT.timeout_s(90),
+        needs: Needs::DEFAULT.timeout_s(90).twin_over_vfio_user(),
     },
 ];
 
-/// `pcibox nvme --device vfio:… ARGS`, failing on a non-zero exit.
-fn pcibox(args: &[&str]) -> Result<String, crate::test::Failure> {
-    pcibox_on(DEVICE, args)
-}
-
-/// `pcibox nvme --device DEVICE ARGS`, failing on a non-zero exit.
-fn pcibox_on(device: &str, args: &[&str]) -> Result<String, crate::test::Failure> {
-    let mut all = vec!["nvme", "--device", device];
-    all.extend_from_slice(args);
-    let out = guest::run("/bin/pcibox", &all)?.ok()?;
+/// `pcibox nvme --device DEVICE ARGS` (the test's transport), failing on a non-zero exit.
+fn pcibox(ctx: &Ctx, args: &[&str]) -> Result<String, crate::test::Failure> {
+    let out = run(ctx, args)?.ok()?;
     if !out.stderr.trim().is_empty() {
         println!("pcibox stderr: {}", out.stderr.trim());
     }
     Ok(out.stdout)
 }
 
-/// `pcibox nvme …` expected to fail: returns its stderr after checking it is one line.
-fn pcibox_fails(args: &[&str]) -> Result<String, crate::test::Failure> {
-    let mut all = vec!["nvme", "--device", DEVICE];
+/// `pcibox nvme --device DEVICE ARGS`, whatever its exit status.
+fn run(ctx: &Ctx, args: &[&str]) -> Result<guest::Output, crate::test::Failure> {
+    let device = ctx.driver.device(NVME_BDF)?;
+    let mut all = vec!["nvme", "--device", &device];
     all.extend_from_slice(args);
-    let out = guest::run("/bin/pcibox", &all)?;
+    ctx.driver.run(&all)
+}
+
+/// `pcibox nvme …` expected to fail: returns its stderr after checking it is one line.
+fn pcibox_fails(ctx: &Ctx, args: &[&str]) -> Result<String, crate::test::Failure> {
+    let out = run(ctx, args)?;
     ensure!(out.code == Some(1), "`{}` exited with {:?}, expected 1", out.cmdline, out.code);
     let err = out.stderr.trim().to_string();
     ensure!(
@@ -117,7 +111,7 @@ fn pcibox_fails(args: &[&str]) -> Result<String, crate::test::Failure> {
     Ok(err)
 }
 
-fn identify(_: &Ctx) -> Outcome {
+fn identify(ctx: &Ctx) -> Outcome {
     // What the guest kernel's nvme driver read from the same controller at boot.
     let dir = guest::wait_for("/sys/class/nvme/nvme0/serial", Duration::from_secs(10), || {
         std::path::Path::new("/sys/class/nvme/nvme0/serial").exists()
@@ -128,7 +122,7 @@ fn identify(_: &Ctx) -> Outcome {
     let serial = guest::read(format!("{dir}/serial"))?.trim().to_string();
     ensure_eq!(serial, "pcibox-nvme0", "kernel's serial");
     guest::bind_vfio(NVME_BDF)?;
-    let text = pcibox(&["identify"])?;
+    let text = pcibox(ctx, &["identify"])?;
     println!("{text}");
     ensure!(
         text.lines().any(|l| l == format!("model:        {model}")),
@@ -139,7 +133,7 @@ fn identify(_: &Ctx) -> Outcome {
         "serial {serial:?} not in:\n{text}"
     );
     let v: serde_json::Value =
-        serde_json::from_str(&pcibox(&["identify", "--json"])?).context("identify --json")?;
+        serde_json::from_str(&pcibox(ctx, &["identify", "--json"])?).context("identify --json")?;
     ensure_eq!(v["controller"]["model"].as_str(), Some(model.as_str()), "json model");
     ensure_eq!(v["controller"]["serial"].as_str(), Some("pcibox-nvme0"), "json serial");
     let vendor = guest::pci_dev(NVME_BDF)?.vendor;
@@ -153,7 +147,7 @@ fn identify(_: &Ctx) -> Outcome {
 fn compare_sfdisk(ctx: &Ctx) -> Result<String, crate::test::Failure> {
     let theirs = ctx.rig_file("sfdisk.dump")?;
     let name = sfdisk::device_of(&theirs).context("no device: line in /rig/sfdisk.dump")?;
-    let ours = pcibox(&["partitions", "--name", name])?;
+    let ours = pcibox(ctx, &["partitions", "--name", name])?;
     if let Err(e) = sfdisk::compare(&ours, &theirs) {
         fail!("sfdisk --dump differs: {e}\nours:\n{ours}\ntheirs:\n{theirs}");
     }
@@ -175,7 +169,7 @@ fn user_disk(ctx: &Ctx) -> Result<bool, crate::test::Failure> {
 
 fn compare_sgdisk(ctx: &Ctx, name: &str) -> Outcome {
     let theirs = sgdisk::normalize(&ctx.rig_file("sgdisk.p")?);
-    let ours = pcibox(&["partitions", "--sgdisk", "--name", name])?;
+    let ours = pcibox(ctx, &["partitions", "--sgdisk", "--name", name])?;
     ensure!(ours == theirs, "sgdisk -p differs:\nours:\n{ours}\ntheirs:\n{theirs}");
     Ok(())
 }
@@ -188,7 +182,7 @@ fn partitions_gpt(ctx: &Ctx) -> Outcome {
     let name = compare_sfdisk(ctx)?;
     compare_sgdisk(ctx, &name)?;
     let v: serde_json::Value =
-        serde_json::from_str(&pcibox(&["partitions", "--json"])?).context("partitions --json")?;
+        serde_json::from_str(&pcibox(ctx, &["partitions", "--json"])?).context("partitions --json")?;
     ensure_eq!(v["label"].as_str(), Some("gpt"), "json label");
     ensure_eq!(v["source"].as_str(), Some("primary"), "json header source");
     Ok(())
@@ -201,7 +195,7 @@ fn partitions_mbr(ctx: &Ctx) -> Outcome {
     }
     compare_sfdisk(ctx)?;
     let v: serde_json::Value =
-        serde_json::from_str(&pcibox(&["partitions", "--json"])?).context("partitions --json")?;
+        serde_json::from_str(&pcibox(ctx, &["partitions", "--json"])?).context("partitions --json")?;
     ensure_eq!(v["label"].as_str(), Some("dos"), "json label");
     let logical = v["partitions"]
         .as_array()
@@ -216,7 +210,7 @@ fn partitions_damaged(ctx: &Ctx) -> Outcome {
         return Ok(());
     }
     compare_sfdisk(ctx)?;
-    let out = guest::run("/bin/pcibox", &["nvme", "--device", DEVICE, "partitions", "--json"])?.ok()?;
+    let out = run(ctx, &["partitions", "--json"])?.ok()?;
     ensure!(
         out.stderr.contains("primary GPT damaged") && out.stderr.contains("header CRC32"),
         "no warning about the damaged primary: {:?}",
@@ -232,23 +226,24 @@ fn read_head(ctx: &Ctx) -> Outcome {
     ensure!(head.len() % 512 == 0 && !head.is_empty(), "disk-head.bin: {} bytes", head.len());
     guest::bind_vfio(NVME_BDF)?;
     let count = (head.len() / 512).to_string();
-    pcibox(&["read", "0", &count, "--out", "/tmp/head.bin"])?;
+    pcibox(ctx, &["read", "0", &count, "--out", "/tmp/head.bin"])?;
     let ours = std::fs::read("/tmp/head.bin").context("/tmp/head.bin")?;
     ensure!(ours == head, "first {} bytes differ from the host image", head.len());
     Ok(())
 }
 
-fn verify_json(args: &[&str]) -> Result<serde_json::Value, crate::test::Failure> {
+fn verify_json(ctx: &Ctx, args: &[&str]) -> Result<serde_json::Value, crate::test::Failure> {
     let mut all = args.to_vec();
     all.push("--json");
-    let text = pcibox(&all)?;
+    let text = pcibox(ctx, &all)?;
     let v: serde_json::Value = serde_json::from_str(&text).context("verify --json")?;
     println!("verify {}: {v}", args.join(" "));
     Ok(v)
 }
 
 /// Rebinds the controller to the guest kernel's nvme driver and returns its block device.
-fn back_to_kernel() -> Result<String, crate::test::Failure> {
+fn back_to_kernel(ctx: &Ctx) -> Result<String, crate::test::Failure> {
+    ctx.driver.release(NVME_BDF)?;
     guest::unbind(NVME_BDF)?;
     guest::write("/sys/bus/pci/drivers/nvme/bind", NVME_BDF)?;
     let mut found = None;
@@ -271,21 +266,21 @@ fn back_to_kernel() -> Result<String, crate::test::Failure> {
     Ok(dev)
 }
 
-fn verify_prp(_: &Ctx) -> Outcome {
+fn verify_prp(ctx: &Ctx) -> Outcome {
     guest::bind_vfio(NVME_BDF)?;
     // 1000 blocks = 500 KiB: one command with a 124-entry PRP list (mdts allowing), or several.
-    let v = verify_json(&["verify", "100", "1000", "--seed", "7"])?;
+    let v = verify_json(ctx, &["verify", "100", "1000", "--seed", "7"])?;
     ensure_eq!(v["read"]["bytes"].as_u64(), Some(512_000), "bytes read");
     // Data starting mid-page: PRP1 has an offset, every later entry is page aligned.
-    verify_json(&["verify", "3000", "777", "--seed", "8", "--offset", "1028"])?;
+    verify_json(ctx, &["verify", "3000", "777", "--seed", "8", "--offset", "1028"])?;
     // Polled completions, several commands of 17 blocks each (PRP1 + PRP2, no list).
-    let p = verify_json(&["--polled", "verify", "6000", "300", "--seed", "9", "--blocks-per-cmd", "17", "--qd", "4"])?;
+    let p = verify_json(ctx, &["--polled", "verify", "6000", "300", "--seed", "9", "--blocks-per-cmd", "17", "--qd", "4"])?;
     ensure_eq!(p["interrupts"].as_bool(), Some(false), "polled mode");
     ensure_eq!(p["read"]["interrupts"].as_u64(), Some(0), "interrupts while polled");
     ensure!(v["interrupts"].as_bool() == Some(true), "MSI-X mode expected by default: {v}");
     ensure!(v["read"]["interrupts"].as_u64() > Some(0), "no interrupts counted: {v}");
     // The guest kernel's own driver must read the same pattern back.
-    let dev = back_to_kernel()?;
+    let dev = back_to_kernel(ctx)?;
     let data = std::fs::read(&dev).context(&dev)?;
     for (lba, count, seed) in [(100u64, 1000u64, 7u64), (3000, 777, 8), (6000, 300, 9)] {
         let bytes = &data[lba as usize * 512..(lba + count) as usize * 512];
@@ -296,10 +291,10 @@ fn verify_prp(_: &Ctx) -> Outcome {
     Ok(())
 }
 
-fn verify_qd32(_: &Ctx) -> Outcome {
+fn verify_qd32(ctx: &Ctx) -> Outcome {
     guest::bind_vfio(NVME_BDF)?;
     // 4096 blocks (2 MiB) in 4 KiB commands: 512 writes and 512 reads, 32 in flight on 2 queues.
-    let v = verify_json(&[
+    let v = verify_json(ctx, &[
         "--queues", "2", "verify", "0", "4096", "--seed", "32", "--qd", "32", "--blocks-per-cmd", "8",
     ])?;
     ensure_eq!(v["queues"].as_u64(), Some(2), "I/O queues");
@@ -307,33 +302,33 @@ fn verify_qd32(_: &Ctx) -> Outcome {
     ensure_eq!(v["write"]["commands"].as_u64(), Some(512), "write commands");
     ensure!(v["read"]["max_in_flight"].as_u64() == Some(32), "queue depth never reached 32: {v}");
     // Same at QD32 with polling and 24 KiB commands (a PRP list each) starting mid-page.
-    let p = verify_json(&[
+    let p = verify_json(ctx, &[
         "--queues", "2", "--polled", "verify", "8192", "3000", "--seed", "33", "--qd", "32", "--blocks-per-cmd", "48", "--offset", "2048",
     ])?;
     ensure!(p["write"]["max_in_flight"].as_u64() >= Some(16), "polled depth: {p}");
     Ok(())
 }
 
-fn errors(_: &Ctx) -> Outcome {
+fn errors(ctx: &Ctx) -> Outcome {
     guest::bind_vfio(NVME_BDF)?;
-    let cap: u64 = serde_json::from_str::<serde_json::Value>(&pcibox(&["identify", "--json"])?)
+    let cap: u64 = serde_json::from_str::<serde_json::Value>(&pcibox(ctx, &["identify", "--json"])?)
         .context("identify --json")?["namespace"]["blocks"]
         .as_u64()
         .context("namespace blocks")?;
     let past = cap.to_string();
     // The CLI: one clear line each.
-    let e = pcibox_fails(&["read", &past, "1"])?;
+    let e = pcibox_fails(ctx, &["read", &past, "1"])?;
     ensure!(e.contains("past the end of namespace 1"), "{e}");
-    let e = pcibox_fails(&["read", &past, "1", "--unchecked"])?;
+    let e = pcibox_fails(ctx, &["read", &past, "1", "--unchecked"])?;
     ensure!(e.contains("READ") && e.contains("LBA Out of Range"), "{e}");
-    let e = pcibox_fails(&["read", "0", "0"])?;
+    let e = pcibox_fails(ctx, &["read", "0", "0"])?;
     ensure!(e.contains("zero-length"), "{e}");
-    let e = pcibox_fails(&["verify", "0", "8", "--offset", "2"])?;
+    let e = pcibox_fails(ctx, &["verify", "0", "8", "--offset", "2"])?;
     ensure!(e.contains("unaligned") && e.contains("dword"), "{e}");
     println!("CLI errors are one line each");
 
     // The library: the same errors on one controller, which keeps working after each.
-    let device = pcibox_vfio::open(NVME_BDF.parse().context("BDF")?).context("open")?;
+    let device = ctx.driver.open(NVME_BDF)?;
     let mut ctrl = Controller::new(device, &Options::default()).context("controller")?;
     let buf = ctrl.alloc_buffer(64 * 1024).context("buffer")?;
     let check = |ctrl: &mut Controller, what: &str, r: pcibox_nvme::Result<pcibox_nvme::RunStats>, want: fn(&Error) -> bool| {
@@ -374,16 +369,16 @@ fn errors(_: &Ctx) -> Outcome {
     Ok(())
 }
 
-fn bench(_: &Ctx) -> Outcome {
+fn bench(ctx: &Ctx) -> Outcome {
     guest::bind_vfio(NVME_BDF)?;
     for extra in [&[][..], &["--queues", "2"][..], &["--polled"][..]] {
         let mut args = extra.to_vec();
         args.extend_from_slice(&["bench", "--seconds", "3", "--qd", "1,32"]);
-        let text = pcibox(&args)?;
+        let text = pcibox(ctx, &args)?;
         println!("{text}");
         args.push("--json");
         args[extra.len() + 2] = "1";
-        let v: serde_json::Value = serde_json::from_str(&pcibox(&args)?).context("bench --json")?;
+        let v: serde_json::Value = serde_json::from_str(&pcibox(ctx, &args)?).context("bench --json")?;
         let rows = v["results"].as_array().context("results")?;
         ensure_eq!(rows.len(), 2, "one row per queue depth");
         for r in rows {
@@ -398,7 +393,7 @@ fn timeout(ctx: &Ctx) -> Outcome {
     // One I/O per second for the disk: at QD32 most reads wait far longer than 300 ms.
     ctx.monitor("block_set_io_throttle disk0 0 0 0 1 0 0")?;
     let start = std::time::Instant::now();
-    let e = pcibox_fails(&["--timeout-ms", "300", "verify", "0", "256", "--qd", "32", "--blocks-per-cmd", "8"])?;
+    let e = pcibox_fails(ctx, &["--timeout-ms", "300", "verify", "0", "256", "--qd", "32", "--blocks-per-cmd", "8"])?;
     println!("throttled: {e} (after {:?})", start.elapsed());
     ensure!(
         e.contains("no completion after") && (e.contains("WRITE") || e.contains("READ")),
@@ -406,15 +401,15 @@ fn timeout(ctx: &Ctx) -> Outcome {
     );
     ctx.monitor("block_set_io_throttle disk0 0 0 0 0 0 0")?;
     // A new session resets the controller (CC.EN 1 → 0 → 1) and works.
-    let v = verify_json(&["verify", "0", "256", "--qd", "32", "--blocks-per-cmd", "8"])?;
+    let v = verify_json(ctx, &["verify", "0", "256", "--qd", "32", "--blocks-per-cmd", "8"])?;
     ensure_eq!(v["read"]["commands"].as_u64(), Some(32), "read commands after the timeout");
     Ok(())
 }
 
-fn write_read(_: &Ctx) -> Outcome {
+fn write_read(ctx: &Ctx) -> Outcome {
     guest::bind_vfio(NVME_BDF)?;
-    pcibox(&["write", "5000", "70", "--seed", "11"])?;
-    pcibox(&["read", "4990", "90", "--out", "/tmp/r1.bin"])?;
+    pcibox(ctx, &["write", "5000", "70", "--seed", "11"])?;
+    pcibox(ctx, &["read", "4990", "90", "--out", "/tmp/r1.bin"])?;
     let r1 = std::fs::read("/tmp/r1.bin").context("/tmp/r1.bin")?;
     ensure_eq!(r1.len(), 90 * 512, "bytes read");
     ensure!(r1[..10 * 512].iter().all(|&b| b == 0), "blocks before the write are not zero");
@@ -423,64 +418,12 @@ fn write_read(_: &Ctx) -> Outcome {
     // A file round trip, and a file of the wrong size refused.
     let data: Vec<u8> = (0..3 * 512).map(|i| (i * 7 % 251) as u8).collect();
     std::fs::write("/tmp/w.bin", &data).context("/tmp/w.bin")?;
-    pcibox(&["write", "9", "3", "--file", "/tmp/w.bin"])?;
-    pcibox(&["read", "9", "3", "--out", "/tmp/r2.bin"])?;
+    pcibox(ctx, &["write", "9", "3", "--file", "/tmp/w.bin"])?;
+    pcibox(ctx, &["read", "9", "3", "--out", "/tmp/r2.bin"])?;
     ensure!(std::fs::read("/tmp/r2.bin").context("/tmp/r2.bin")? == data, "file round trip differs");
-    let e = pcibox_fails(&["write", "9", "4", "--file", "/tmp/w.bin"])?;
+    let e = pcibox_fails(ctx, &["write", "9", "4", "--file", "/tmp/w.bin"])?;
     ensure!(e.contains("1536 bytes"), "{e}");
-    let hex = pcibox(&["read", "9", "1"])?;
+    let hex = pcibox(ctx, &["read", "9", "1"])?;
     ensure!(hex.starts_with("00001200: 00 07 0e 15"), "hex dump: {}", hex.lines().next().unwrap_or(""));
     Ok(())
-}
-
-/// Starts `pcibox serve-device` for `sessions` clients on `sock` and waits for the socket.
-fn serve(sock: &str, sessions: &str) -> Result<std::process::Child, crate::test::Failure> {
-    use std::process::{Command, Stdio};
-    let mut server = Command::new("/bin/pcibox")
-        .args(["serve-device", "--device", DEVICE, "--socket", sock, "--sessions", sessions])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("spawning pcibox serve-device")?;
-    if let Err(e) = guest::wait_for("the vfio-user socket", Duration::from_secs(10), || {
-        std::path::Path::new(sock).exists()
-    }) {
-        let _ = server.kill();
-        return Err(e);
-    }
-    Ok(server)
-}
-
-fn vfio_user(ctx: &Ctx) -> Outcome {
-    guest::bind_vfio(NVME_BDF)?;
-    let sock = "/tmp/nvme.sock";
-    let mut server = serve(sock, "4")?;
-    let device = format!("vfio-user:{sock}");
-    let result = (|| -> Outcome {
-        let v: serde_json::Value =
-            serde_json::from_str(&pcibox_on(&device, &["identify", "--json"])?).context("identify --json")?;
-        ensure_eq!(v["controller"]["serial"].as_str(), Some("pcibox-nvme0"), "serial over vfio-user");
-        let theirs = ctx.rig_file("sfdisk.dump")?;
-        let name = sfdisk::device_of(&theirs).context("no device: line")?;
-        let ours = pcibox_on(&device, &["partitions", "--name", name])?;
-        if let Err(e) = sfdisk::compare(&ours, &theirs) {
-            fail!("sfdisk --dump differs over vfio-user: {e}");
-        }
-        let text = pcibox_on(&device, &["verify", "40000", "1024", "--qd", "8", "--blocks-per-cmd", "16", "--json"])?;
-        let v: serde_json::Value = serde_json::from_str(&text).context("verify --json")?;
-        println!("verify over vfio-user: {v}");
-        ensure_eq!(v["read"]["commands"].as_u64(), Some(64), "read commands");
-        let text = pcibox_on(&device, &["bench", "--seconds", "2", "--qd", "1,32"])?;
-        println!("over vfio-user:\n{text}");
-        Ok(())
-    })();
-    let _ = guest::wait_for("serve-device to exit", Duration::from_secs(10), || {
-        matches!(server.try_wait(), Ok(Some(_)))
-    });
-    let _ = server.kill();
-    let served = server.wait_with_output().context("serve-device output")?;
-    if result.is_err() {
-        println!("serve-device stderr: {}", String::from_utf8_lossy(&served.stderr));
-    }
-    result
 }

@@ -1,5 +1,6 @@
 //! What a guest test is, what it needs from the VM, and how it fails.
 
+use crate::driver::{Driver, Transport};
 use serde::Serialize;
 use std::fmt;
 
@@ -52,6 +53,10 @@ pub struct Needs {
     /// Not part of the default run (rig self-tests: `cargo xtask e2e --self-test`).
     pub hidden: bool,
     pub expect: Expect,
+    /// Where the test's driver commands run ([`crate::driver`]).
+    pub transport: Transport,
+    /// The test also exists as `vfio-user-NAME`, run over vfio-user as nobody.
+    pub twin: bool,
 }
 
 impl Needs {
@@ -62,6 +67,8 @@ impl Needs {
         monitor: false,
         hidden: false,
         expect: Expect::Pass,
+        transport: Transport::Vfio,
+        twin: false,
     };
 
     pub const fn disk(self, disk: Disk) -> Needs {
@@ -75,6 +82,10 @@ impl Needs {
             monitor: true,
             ..self
         }
+    }
+    /// Declares the test's vfio-user twin (see [`crate::driver`]).
+    pub const fn twin_over_vfio_user(self) -> Needs {
+        Needs { twin: true, ..self }
     }
     /// A hidden rig self-test whose outcome must be `expect`.
     pub const fn self_test(self, expect: Expect) -> Needs {
@@ -95,6 +106,29 @@ pub struct Listing {
 }
 
 impl Test {
+    /// The `vfio-user-NAME` twin of a test that declares one: the same body, its driver run as
+    /// nobody over vfio-user, with twice the time (every trapped register access is a message).
+    pub fn twin(&self) -> Option<Test> {
+        if !self.needs.twin {
+            return None;
+        }
+        // Built once per process (the test list is), so leaking the two strings is bounded.
+        let name: &'static str = Box::leak(format!("vfio-user-{}", self.name).into_boxed_str());
+        let about: &'static str =
+            Box::leak(format!("as nobody over vfio-user: {}", self.about).into_boxed_str());
+        Some(Test {
+            name,
+            about,
+            run: self.run,
+            needs: Needs {
+                transport: Transport::VfioUser,
+                twin: false,
+                timeout_s: self.needs.timeout_s * 2,
+                ..self.needs
+            },
+        })
+    }
+
     pub fn listing(&self) -> Listing {
         Listing {
             name: self.name,
@@ -195,11 +229,16 @@ macro_rules! ensure_eq {
 #[derive(Debug)]
 pub struct Ctx {
     pub test: &'static Test,
+    /// How driver commands reach the device.
+    pub driver: Driver,
 }
 
 impl Ctx {
     pub fn new(test: &'static Test) -> Ctx {
-        Ctx { test }
+        Ctx {
+            test,
+            driver: Driver::new(test.needs.transport),
+        }
     }
 
     /// Runs a QEMU monitor (HMP) command on the host and returns its output.

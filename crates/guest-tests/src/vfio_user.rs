@@ -4,16 +4,14 @@
 //! `pcibox serve-device` runs as root on the vfio-pci device; the driver (`pcibox net`,
 //! `pcibox nvme`) runs as `nobody` with no capabilities over `vfio-user:SOCKET` and must give the
 //! same results as the same command run directly on VFIO. The server's per-session message
-//! counts give the messages per I/O, printed to the console log.
+//! counts give the messages per I/O, printed to the console log. The NVMe and e1000e suites
+//! (all but `e1000e-not-a-nic`) also run over vfio-user as their `vfio-user-` twins
+//! ([`crate::driver`]).
 
+use crate::driver::{as_nobody, Served};
 use crate::guest::{self, Output, E1000E_BDF, NVME_BDF};
 use crate::test::{Ctx, Disk, Failure, Needs, Outcome, Test};
-use crate::{ensure, ensure_eq, fail};
-use std::io::Read;
-use std::os::unix::process::CommandExt;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use crate::{ensure, ensure_eq};
 
 pub const TESTS: &[Test] = &[
     Test {
@@ -35,100 +33,6 @@ pub const TESTS: &[Test] = &[
         needs: Needs::DEFAULT.disk(Disk::Gpt).timeout_s(240),
     },
 ];
-
-const NOBODY: u32 = 65534;
-const SOCK_DIR: &str = "/run/pcibox";
-
-/// Runs `/bin/pcibox ARGS` as nobody:nobody (no supplementary groups, hence no capabilities).
-fn as_nobody(program: &str, args: &[&str]) -> Result<Output, Failure> {
-    let cmdline = format!("(as nobody) {program} {}", args.join(" "));
-    let out = Command::new(program)
-        .args(args)
-        .uid(NOBODY)
-        .gid(NOBODY)
-        .current_dir("/")
-        .output()
-        .map_err(|e| Failure::new(format!("{cmdline}: {e}")))?;
-    Ok(Output {
-        cmdline,
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    })
-}
-
-/// A running `pcibox serve-device`, killed if the test ends early.
-struct Served {
-    child: Option<Child>,
-    socket: String,
-}
-
-impl Served {
-    fn start(bdf: &str, name: &str, sessions: u32) -> Result<Served, Failure> {
-        std::fs::create_dir_all(SOCK_DIR).map_err(|e| Failure::new(format!("{SOCK_DIR}: {e}")))?;
-        let socket = format!("{SOCK_DIR}/{name}.sock");
-        let _ = std::fs::remove_file(&socket);
-        let device = format!("vfio:{bdf}");
-        let sessions = sessions.to_string();
-        let child = Command::new("/bin/pcibox")
-            .args(["serve-device", "--device", &device, "--socket", &socket])
-            .args(["--mode", "666", "--sessions", &sessions])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| Failure::new(format!("spawning serve-device: {e}")))?;
-        let mut served = Served {
-            child: Some(child),
-            socket,
-        };
-        let sock = served.socket.clone();
-        let res = guest::wait_for("the serve-device socket", Duration::from_secs(20), || {
-            Path::new(&sock).exists()
-        });
-        if let Err(e) = res {
-            let out = served.finish().map(|o| o.stderr).unwrap_or_default();
-            fail!("{e}: {out}");
-        }
-        Ok(served)
-    }
-
-    fn device(&self) -> String {
-        format!("vfio-user:{}", self.socket)
-    }
-
-    /// Waits for the server to exit (after its sessions) and returns its output.
-    fn finish(&mut self) -> Result<Output, Failure> {
-        let Some(mut child) = self.child.take() else {
-            fail!("serve-device already finished");
-        };
-        let mut stdout = String::new();
-        let mut stderr = String::new();
-        if let Some(mut s) = child.stdout.take() {
-            let _ = s.read_to_string(&mut stdout);
-        }
-        if let Some(mut s) = child.stderr.take() {
-            let _ = s.read_to_string(&mut stderr);
-        }
-        let status = child
-            .wait()
-            .map_err(|e| Failure::new(format!("serve-device: {e}")))?;
-        Ok(Output {
-            cmdline: "pcibox serve-device".into(),
-            code: status.code(),
-            stdout,
-            stderr,
-        })
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
 
 /// `messages=N` of each `session:` line the server printed.
 fn session_messages(out: &Output) -> Vec<u64> {
@@ -172,7 +76,7 @@ fn unprivileged(_ctx: &Ctx) -> Outcome {
         direct.stderr
     );
     // Through the server it works.
-    let mut served = Served::start(E1000E_BDF, "unpriv", 1)?;
+    let mut served = Served::start(E1000E_BDF, "unpriv", Some(1))?;
     let out = as_nobody(
         "/bin/pcibox",
         &["net", "--device", &served.device(), "--json", "stats"],
@@ -201,7 +105,7 @@ fn e1000e(_ctx: &Ctx) -> Outcome {
     let direct_ping = json(&guest::run("/bin/pcibox", &direct_args)?.ok()?)?;
 
     // The same through serve-device, the driver as nobody: DHCP, then pings of 1 and 5.
-    let mut served = Served::start(E1000E_BDF, "e1000e", 3)?;
+    let mut served = Served::start(E1000E_BDF, "e1000e", Some(3))?;
     let dev = served.device();
     let dhcp = json(&as_nobody("/bin/pcibox", &["net", "--device", &dev, "--json", "dhcp"])?.ok()?)?;
     ensure_eq!(
@@ -252,7 +156,7 @@ fn nvme(_ctx: &Ctx) -> Outcome {
     let direct_verify = json(&nvme(&vfio, &verify("2048"), false)?)?;
 
     // Through serve-device, the driver as nobody.
-    let mut served = Served::start(NVME_BDF, "nvme", 4)?;
+    let mut served = Served::start(NVME_BDF, "nvme", Some(4))?;
     let dev = served.device();
     let parts = nvme(&dev, &["partitions"], true)?.stdout;
     let id = json(&nvme(&dev, &["--json", "identify"], true)?)?;

@@ -51,18 +51,11 @@ fn read(path: &Path) -> Result<Vec<u8>, String> {
 /// The base archive.
 pub fn base(bins: &Path, modules: &Path) -> Result<Vec<u8>, String> {
     let mut a = Archive::new();
-    for d in [
-        "bin",
-        "dev",
-        "lib",
-        "lib/modules",
-        "proc",
-        "sys",
-        "tmp",
-        "rig",
-    ] {
+    for d in ["bin", "dev", "lib", "lib/modules", "proc", "sys", "rig"] {
         a.dir(d, 0o755);
     }
+    // Writable by the unprivileged driver of the vfio-user twins (`--out` files).
+    a.dir("tmp", 0o1777);
     // The kernel opens /dev/console before /init runs, so the node must be in the archive.
     a.char_dev("dev/console", 0o600, 5, 1);
     a.char_dev("dev/null", 0o666, 1, 3);

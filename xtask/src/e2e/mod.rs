@@ -107,10 +107,11 @@ fn run(args: &args::Args) -> Result<bool, String> {
         ));
     }
     if args.list {
+        let width = tests.iter().map(|t| t.name.len()).max().unwrap_or(0);
         for t in &tests {
             let n = &t.needs;
             println!(
-                "{:<28} disk={:<11} timeout={}s{}  {}",
+                "{:<width$} disk={:<11} timeout={}s{}  {}",
                 t.name,
                 n.disk,
                 n.timeout_s,

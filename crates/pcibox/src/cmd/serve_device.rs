@@ -2,6 +2,8 @@
 //! over vfio-user to one client at a time (see docs/vfio-user.md).
 //!
 //! Prints one line per finished client session with its message counts.
+//! SIGTERM or SIGINT ends the current session as a disconnect would
+//! (interrupts off, DMA dropped, device reset), removes the socket and exits.
 //! Region accesses are trapped: a VFIO device's mappings are never handed
 //! out (they would carry the whole device with them).
 
@@ -49,6 +51,17 @@ pub fn run(args: Args) -> Result<ExitCode, super::Error> {
     let device = args.device.open()?;
     let mut server = Server::new(device, ServerOptions::default())?;
     server.on_session_end(report);
+    let stop = server.stop_handle();
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])
+    .map_err(|e| format!("signal handlers: {e}"))?;
+    std::thread::spawn(move || {
+        if signals.forever().next().is_some() {
+            stop.stop();
+        }
+    });
     if args.socket.exists() {
         std::fs::remove_file(&args.socket)
             .map_err(|e| format!("{}: remove stale socket: {e}", args.socket.display()))?;
@@ -59,17 +72,7 @@ pub fn run(args: Args) -> Result<ExitCode, super::Error> {
         .map_err(|e| format!("{}: chmod: {e}", args.socket.display()))?;
     println!("serving {} on {}", args.device, args.socket.display());
     let _ = std::io::stdout().flush();
-    let result = match args.sessions {
-        None => server.run(&listener),
-        Some(n) => (0..n).try_for_each(|_| {
-            let (stream, _) = listener.accept().map_err(|e| pcibox_vfio_user::Error::Io {
-                op: "accept",
-                source: e,
-            })?;
-            report(&server.serve_connection(stream));
-            Ok(())
-        }),
-    };
+    let result = server.run_sessions(&listener, args.sessions);
     let _ = std::fs::remove_file(&args.socket);
     result?;
     Ok(ExitCode::SUCCESS)

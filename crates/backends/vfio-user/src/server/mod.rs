@@ -177,7 +177,21 @@ impl Server {
 
     /// Serves clients of `listener` one after another until stopped.
     pub fn run(&mut self, listener: &UnixListener) -> Result<(), Error> {
+        self.run_sessions(listener, None)
+    }
+
+    /// Serves clients of `listener` one after another until stopped or, with
+    /// `max_sessions`, until that many sessions have ended.
+    pub fn run_sessions(
+        &mut self,
+        listener: &UnixListener,
+        max_sessions: Option<u64>,
+    ) -> Result<(), Error> {
+        let mut sessions = 0u64;
         loop {
+            if max_sessions.is_some_and(|max| sessions >= max) {
+                return Ok(());
+            }
             let mut fds = [
                 PollFd::new(listener, PollFlags::IN),
                 PollFd::new(&self.stop.fd, PollFlags::IN),
@@ -195,6 +209,7 @@ impl Server {
             }
             match listener.accept() {
                 Ok((stream, _)) => {
+                    sessions += 1;
                     let stats = self.serve_connection(stream);
                     tracing::info!("{}: session ended: {stats}", self.device.name());
                     if let Some(f) = self.on_session_end {

@@ -1,0 +1,279 @@
+//! How a test's driver commands reach its device.
+//!
+//! Tests of the NVMe and e1000e suites name their device by BDF and run `/bin/pcibox` through
+//! [`Driver`]. Run as declared, the driver is root on `vfio:BDF`. Each such test that declares
+//! [`crate::test::Needs::twin_over_vfio_user`] also exists as a twin named `vfio-user-NAME`: the
+//! same body, but the device is exported by `pcibox serve-device` (root, started on first use)
+//! and every driver command runs as `nobody`, with no capabilities, on `vfio-user:SOCKET` — the
+//! split of docs/vfio-user.md, checked by the suite's own assertions.
+
+use crate::guest::{self, Output};
+use crate::test::Failure;
+use crate::{ensure, fail};
+use serde::Serialize;
+use std::cell::RefCell;
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// Where driver commands run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Transport {
+    /// As root, directly on Linux VFIO.
+    Vfio,
+    /// As nobody, over vfio-user to `pcibox serve-device` (root, on VFIO).
+    VfioUser,
+}
+
+pub const NOBODY: u32 = 65534;
+const SOCK_DIR: &str = "/run/pcibox";
+const PCIBOX: &str = "/bin/pcibox";
+
+/// The driver side of one test run.
+#[derive(Debug)]
+pub struct Driver {
+    transport: Transport,
+    /// Servers of the vfio-user twin, by BDF.
+    served: RefCell<Vec<(String, Served)>>,
+}
+
+impl Driver {
+    pub fn new(transport: Transport) -> Driver {
+        Driver {
+            transport,
+            served: RefCell::new(Vec::new()),
+        }
+    }
+
+    pub fn transport(&self) -> Transport {
+        self.transport
+    }
+
+    /// The `--device` argument for `bdf`: `vfio:BDF`, or in the twin `vfio-user:SOCKET` of a
+    /// `serve-device` started for `bdf` if none runs yet (the device must be bound to vfio-pci).
+    pub fn device(&self, bdf: &str) -> Result<String, Failure> {
+        if self.transport == Transport::Vfio {
+            return Ok(format!("vfio:{bdf}"));
+        }
+        let mut served = self.served.borrow_mut();
+        if let Some((_, s)) = served.iter().find(|(b, _)| b == bdf) {
+            return Ok(s.device());
+        }
+        let name = bdf.replace([':', '.'], "-");
+        let s = Served::start(bdf, &name, None)?;
+        let device = s.device();
+        println!(
+            "vfio-user twin: pcibox serve-device for {bdf} on {device}; drivers run as nobody"
+        );
+        served.push((bdf.to_string(), s));
+        Ok(device)
+    }
+
+    /// Stops every server of the twin, checking each stopped cleanly (the end of a test).
+    pub fn release_all(&self) -> Result<(), Failure> {
+        let bdfs: Vec<String> = self
+            .served
+            .borrow()
+            .iter()
+            .map(|(b, _)| b.clone())
+            .collect();
+        bdfs.iter().try_for_each(|b| self.release(b))
+    }
+
+    /// Runs `/bin/pcibox ARGS` to completion: as root, or as nobody in the twin.
+    pub fn run(&self, args: &[&str]) -> Result<Output, Failure> {
+        match self.transport {
+            Transport::Vfio => guest::run(PCIBOX, args),
+            Transport::VfioUser => as_nobody(PCIBOX, args),
+        }
+    }
+
+    /// A `/bin/pcibox` command to spawn, with the twin's user set.
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(PCIBOX);
+        if self.transport == Transport::VfioUser {
+            c.uid(NOBODY).gid(NOBODY).current_dir("/");
+        }
+        c
+    }
+
+    /// Opens `bdf` in the test process (root): VFIO, or in the twin a vfio-user client of the
+    /// device's server.
+    pub fn open(&self, bdf: &str) -> Result<pcibox_kit::Device, Failure> {
+        if self.transport == Transport::Vfio {
+            let bdf = bdf
+                .parse()
+                .map_err(|e| Failure::new(format!("{bdf}: {e}")))?;
+            return pcibox_vfio::open(bdf).map_err(|e| Failure::new(format!("open: {e}")));
+        }
+        let device = self.device(bdf)?;
+        let path = device.trim_start_matches("vfio-user:");
+        let client = pcibox_vfio_user::Client::connect(Path::new(path), Default::default())
+            .map_err(|e| Failure::new(format!("{device}: {e}")))?;
+        pcibox_kit::Device::new(Box::new(client))
+            .map_err(|e| Failure::new(format!("{device}: {e}")))
+    }
+
+    /// Stops serving `bdf` (before the device goes back to a kernel driver). Fails if the
+    /// server reported errors.
+    pub fn release(&self, bdf: &str) -> Result<(), Failure> {
+        let mut served = self.served.borrow_mut();
+        let Some(i) = served.iter().position(|(b, _)| b == bdf) else {
+            return Ok(());
+        };
+        let (_, mut s) = served.swap_remove(i);
+        s.stop()?;
+        let out = s.finish()?;
+        println!(
+            "serve-device {bdf}: {}",
+            out.stdout.trim().replace('\n', " | ")
+        );
+        ensure!(
+            out.code == Some(0),
+            "serve-device exited with {:?}: {}",
+            out.code,
+            out.stderr.trim()
+        );
+        ensure!(
+            !Path::new(&s.socket).exists(),
+            "serve-device left {} behind",
+            s.socket
+        );
+        ensure!(
+            !out.stderr.contains("ERROR") && !out.stderr.contains("panicked"),
+            "serve-device {bdf} reported errors: {}",
+            out.stderr.trim()
+        );
+        Ok(())
+    }
+}
+
+/// Runs `program ARGS` as nobody:nobody (no supplementary groups, hence no capabilities).
+pub fn as_nobody(program: &str, args: &[&str]) -> Result<Output, Failure> {
+    let cmdline = format!("(as nobody) {program} {}", args.join(" "));
+    let out = Command::new(program)
+        .args(args)
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .current_dir("/")
+        .output()
+        .map_err(|e| Failure::new(format!("{cmdline}: {e}")))?;
+    Ok(Output {
+        cmdline,
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
+/// A running `pcibox serve-device` (root), killed if the test ends early.
+#[derive(Debug)]
+pub struct Served {
+    child: Option<Child>,
+    socket: String,
+}
+
+impl Served {
+    /// Serves `bdf` on `/run/pcibox/NAME.sock` (mode 666) for `sessions` clients (`None`: until
+    /// stopped) and waits for the socket.
+    pub fn start(bdf: &str, name: &str, sessions: Option<u32>) -> Result<Served, Failure> {
+        std::fs::create_dir_all(SOCK_DIR).map_err(|e| Failure::new(format!("{SOCK_DIR}: {e}")))?;
+        let socket = format!("{SOCK_DIR}/{name}.sock");
+        let _ = std::fs::remove_file(&socket);
+        let device = format!("vfio:{bdf}");
+        let mut cmd = Command::new(PCIBOX);
+        cmd.args([
+            "serve-device",
+            "--device",
+            &device,
+            "--socket",
+            &socket,
+            "--mode",
+            "666",
+        ]);
+        if let Some(n) = sessions {
+            cmd.args(["--sessions", &n.to_string()]);
+        }
+        let child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| Failure::new(format!("spawning serve-device: {e}")))?;
+        let mut served = Served {
+            child: Some(child),
+            socket,
+        };
+        let sock = served.socket.clone();
+        let res = guest::wait_for("the serve-device socket", Duration::from_secs(20), || {
+            Path::new(&sock).exists()
+        });
+        if let Err(e) = res {
+            if let Some(c) = &mut served.child {
+                let _ = c.kill();
+            }
+            let out = served.finish().map(|o| o.stderr).unwrap_or_default();
+            fail!("{e}: {out}");
+        }
+        Ok(served)
+    }
+
+    pub fn device(&self) -> String {
+        format!("vfio-user:{}", self.socket)
+    }
+
+    /// Asks the server to stop (SIGTERM: it ends the session it serves as a disconnect would,
+    /// removes its socket and exits 0); kills it if it has not exited within 10 s.
+    fn stop(&mut self) -> Result<(), Failure> {
+        let Some(c) = &mut self.child else {
+            return Ok(());
+        };
+        let pid = rustix::process::Pid::from_child(c);
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM)
+            .map_err(|e| Failure::new(format!("SIGTERM to serve-device: {e}")))?;
+        let exited = guest::wait_for(
+            "serve-device to exit on SIGTERM",
+            Duration::from_secs(10),
+            || matches!(c.try_wait(), Ok(Some(_))),
+        );
+        if exited.is_err() {
+            let _ = c.kill();
+        }
+        exited
+    }
+
+    /// Waits for the server to exit and returns its output.
+    pub fn finish(&mut self) -> Result<Output, Failure> {
+        let Some(mut child) = self.child.take() else {
+            fail!("serve-device already finished");
+        };
+        let mut stdout = String::new();
+        let mut stderr = String::new();
+        if let Some(mut s) = child.stdout.take() {
+            let _ = s.read_to_string(&mut stdout);
+        }
+        if let Some(mut s) = child.stderr.take() {
+            let _ = s.read_to_string(&mut stderr);
+        }
+        let status = child
+            .wait()
+            .map_err(|e| Failure::new(format!("serve-device: {e}")))?;
+        Ok(Output {
+            cmdline: "pcibox serve-device".into(),
+            code: status.code(),
+            stdout,
+            stderr,
+        })
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
