@@ -124,28 +124,11 @@ impl Driver {
         let Some(i) = served.iter().position(|(b, _)| b == bdf) else {
             return Ok(());
         };
-        let (_, mut s) = served.swap_remove(i);
-        s.stop()?;
-        let out = s.finish()?;
+        let (_, s) = served.swap_remove(i);
+        let out = s.shutdown()?;
         println!(
             "serve-device {bdf}: {}",
             out.stdout.trim().replace('\n', " | ")
-        );
-        ensure!(
-            out.code == Some(0),
-            "serve-device exited with {:?}: {}",
-            out.code,
-            out.stderr.trim()
-        );
-        ensure!(
-            !Path::new(&s.socket).exists(),
-            "serve-device left {} behind",
-            s.socket
-        );
-        ensure!(
-            !out.stderr.contains("ERROR") && !out.stderr.contains("panicked"),
-            "serve-device {bdf} reported errors: {}",
-            out.stderr.trim()
         );
         Ok(())
     }
@@ -242,6 +225,30 @@ impl Served {
             let _ = c.kill();
         }
         exited
+    }
+
+    /// Stops the server between or during sessions and checks it went cleanly: exit 0, socket
+    /// removed, no error logged. Returns its output.
+    pub fn shutdown(mut self) -> Result<Output, Failure> {
+        self.stop()?;
+        let out = self.finish()?;
+        ensure!(
+            out.code == Some(0),
+            "serve-device exited with {:?}: {}",
+            out.code,
+            out.stderr.trim()
+        );
+        ensure!(
+            !Path::new(&self.socket).exists(),
+            "serve-device left {} behind",
+            self.socket
+        );
+        ensure!(
+            !out.stderr.contains("ERROR") && !out.stderr.contains("panicked"),
+            "serve-device reported errors: {}",
+            out.stderr.trim()
+        );
+        Ok(out)
     }
 
     /// Waits for the server to exit and returns its output.
