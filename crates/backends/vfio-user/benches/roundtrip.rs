@@ -68,30 +68,27 @@ fn setup() -> (Device, Fake) {
     (Device::new(Box::new(client)).unwrap(), fake)
 }
 
-#[divan::bench]
-fn config_read4(b: Bencher) {
+/// One 4-byte config read through our client and server.
+fn config_read4_case() -> impl FnMut() {
     let (dev, _fake) = setup();
-    b.bench_local(|| dev.config_read32(0).unwrap());
+    move || {
+        dev.config_read32(0).unwrap();
+    }
 }
 
-#[divan::bench]
-fn unix_pingpong_32_36(b: Bencher) {
+/// The same sizes (32-byte request, 36-byte reply) bounced over a raw socket pair.
+fn unix_pingpong_case() -> impl FnMut() {
     let (mut a, mut peer) = UnixStream::pair().unwrap();
     std::thread::spawn(move || {
         let mut req = [0u8; 32];
         let reply = [0u8; 36];
-        while peer.read_exact(&mut req).is_ok() {
-            if peer.write_all(&reply).is_err() {
-                return;
-            }
-        }
+        while peer.read_exact(&mut req).is_ok() && peer.write_all(&reply).is_ok() {}
     });
-    let req = [0u8; 32];
-    let mut reply = [0u8; 36];
-    b.bench_local(|| {
+    let (req, mut reply) = ([0u8; 32], [0u8; 36]);
+    move || {
         a.write_all(&req).unwrap();
         a.read_exact(&mut reply).unwrap();
-    });
+    }
 }
 
 fn eventfd() -> Arc<OwnedFd> {
@@ -108,36 +105,58 @@ fn write_efd(fd: &OwnedFd) {
     rustix::io::write(fd, &1u64.to_ne_bytes()).unwrap();
 }
 
-#[divan::bench]
-fn irq_delivery(b: Bencher) {
+/// A device-side interrupt (each kick makes the fake raise the vector) waited for with
+/// `Vector::wait`.
+fn irq_delivery_case() -> impl FnMut() {
     let (dev, fake) = setup();
     let irqs = dev.enable_interrupts(IrqKind::Msix, 1).unwrap();
     let kick = eventfd();
     let k = kick.clone();
-    // Device side: each kick raises the interrupt.
     std::thread::spawn(move || loop {
         read_efd(&k);
         fake.trigger(0);
     });
-    let v = irqs.vector(0).unwrap();
-    b.bench_local(|| {
+    move || {
+        // The device lives as long as the case (closing it would turn the interrupts off).
+        let _ = &dev;
         write_efd(&kick);
+        let v = irqs.vector(0).unwrap();
         assert_eq!(v.wait(Some(Duration::from_secs(5))).unwrap(), 1);
-    });
+    }
 }
 
-#[divan::bench]
-fn eventfd_pingpong(b: Bencher) {
+/// Two raw eventfds bounced between two threads.
+fn eventfd_pingpong_case() -> impl FnMut() {
     let (ping, pong) = (eventfd(), eventfd());
     let (p, q) = (ping.clone(), pong.clone());
     std::thread::spawn(move || loop {
         read_efd(&p);
         write_efd(&q);
     });
-    b.bench_local(|| {
+    move || {
         write_efd(&ping);
         read_efd(&pong);
-    });
+    }
+}
+
+#[divan::bench]
+fn config_read4(b: Bencher) {
+    b.bench_local(config_read4_case());
+}
+
+#[divan::bench]
+fn unix_pingpong_32_36(b: Bencher) {
+    b.bench_local(unix_pingpong_case());
+}
+
+#[divan::bench]
+fn irq_delivery(b: Bencher) {
+    b.bench_local(irq_delivery_case());
+}
+
+#[divan::bench]
+fn eventfd_pingpong(b: Bencher) {
+    b.bench_local(eventfd_pingpong_case());
 }
 
 /// Times `n` calls of `f`, per call.
@@ -186,51 +205,8 @@ fn report(what: &str, base: &str, (o, b, r): (Duration, Duration, f64)) {
 
 fn ratios() {
     println!("\nratios, median of 31 interleaved rounds of 400 calls:");
-    // Config read against the raw socket ping-pong of the same sizes.
-    let (dev, _fake) = setup();
-    let (mut a, mut peer) = UnixStream::pair().unwrap();
-    std::thread::spawn(move || {
-        let mut req = [0u8; 32];
-        let reply = [0u8; 36];
-        while peer.read_exact(&mut req).is_ok() && peer.write_all(&reply).is_ok() {}
-    });
-    let (req, mut reply) = ([0u8; 32], [0u8; 36]);
-    let config = interleaved(
-        &mut || {
-            dev.config_read32(0).unwrap();
-        },
-        &mut || {
-            a.write_all(&req).unwrap();
-            a.read_exact(&mut reply).unwrap();
-        },
-    );
+    let config = interleaved(&mut config_read4_case(), &mut unix_pingpong_case());
     report("config_read4", "unix_pingpong_32_36", config);
-
-    // Interrupt delivery against the raw eventfd ping-pong.
-    let (dev, fake) = setup();
-    let irqs = dev.enable_interrupts(IrqKind::Msix, 1).unwrap();
-    let kick = eventfd();
-    let k = kick.clone();
-    std::thread::spawn(move || loop {
-        read_efd(&k);
-        fake.trigger(0);
-    });
-    let v = irqs.vector(0).unwrap();
-    let (ping, pong) = (eventfd(), eventfd());
-    let (p, q) = (ping.clone(), pong.clone());
-    std::thread::spawn(move || loop {
-        read_efd(&p);
-        write_efd(&q);
-    });
-    let irq = interleaved(
-        &mut || {
-            write_efd(&kick);
-            assert_eq!(v.wait(Some(Duration::from_secs(5))).unwrap(), 1);
-        },
-        &mut || {
-            write_efd(&ping);
-            read_efd(&pong);
-        },
-    );
+    let irq = interleaved(&mut irq_delivery_case(), &mut eventfd_pingpong_case());
     report("irq_delivery", "eventfd_pingpong", irq);
 }
