@@ -4,9 +4,9 @@
 //! listening socket and a stop eventfd; during a session it reads whole
 //! messages from the client (bounded, read ahead), handles and answers each
 //! in turn. Further clients wait in the listen backlog until the current one
-//! leaves. When a client goes — cleanly
-//! or not — its interrupts are turned off, bus mastering is cleared, its DMA
-//! windows are unmapped and the device is reset, ready for the next client.
+//! leaves. When a client goes — cleanly or not — its interrupts are turned
+//! off, bus mastering is cleared, its DMA windows are unmapped and the device
+//! is reset, ready for the next client.
 
 mod handle;
 mod window;
@@ -250,8 +250,6 @@ impl Server {
             }
             let msg = match reader.next(stream.as_fd()) {
                 Ok(msg) => msg,
-                // Nothing for a while at a message boundary: keep waiting.
-                Err(RecvError::Idle) => continue,
                 Err(RecvError::Closed) if self.stopped() => break "server stopped".into(),
                 Err(RecvError::Closed) => break "client closed".into(),
                 Err(RecvError::BadHeader { error, raw }) => {
