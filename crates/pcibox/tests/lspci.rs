@@ -181,7 +181,7 @@ fn sysfs_verbose_matches_lspci() {
     same_key_lines(&["-vv"]);
     same_key_lines(&["-v", "-nn"]);
     // -vv in full for every device whose capabilities we render in detail
-    // (all but PCI Express and AER); `Kernel modules:` needs libkmod.
+    // (all but those of `VV_GAPS`); `Kernel modules:` needs libkmod.
     let blocks = |o: &Output| -> Vec<String> {
         text(o)
             .split("\n\n")
@@ -198,7 +198,7 @@ fn sysfs_verbose_matches_lspci() {
     assert_eq!(ours.len(), theirs.len());
     let mut compared = 0;
     for (a, b) in ours.iter().zip(&theirs) {
-        if b.contains("] Express") || b.contains("] Advanced Error Reporting") {
+        if has_gap(b) {
             continue;
         }
         assert_eq!(a, b);
@@ -220,12 +220,67 @@ fn dumps_match_lspci() {
         same(&["-F", f, "-v"]);
         same(&["-F", f, "-v", "-nn"]);
         same(&["-F", f, "-v", "-n"]);
-        same_key_lines(&["-F", f, "-vv"]);
-        if !f.contains("synthetic") {
-            // The fixtures (virtio devices: vendor caps, MSI-X) in full.
-            same(&["-F", f, "-vv"]);
+        vv_matches_lspci(f);
+    }
+}
+
+/// Capabilities whose `-vv` detail lines pcibox does not render (their
+/// title lines it does): the known gap, listed in docs/pci.md.
+const VV_GAPS: &[&str] = &[
+    "Virtual Channel",
+    "Latency Tolerance Reporting",
+    "Designated Vendor-Specific",
+    "Access Control Services",
+    "Single Root I/O Virtualization",
+    "L1 PM Substates",
+    "HyperTransport",
+    "PCI-X",
+    "Downstream Port Containment",
+    "Precision Time Measurement",
+    "Power Budgeting",
+    "Root Complex Link",
+    "Transaction Processing Hints",
+    "Page Request Interface",
+    "SATA HBA",
+    "PCI Advanced Features",
+    "Vital Product Data",
+    "Enhanced Allocation",
+];
+
+fn has_gap(listing: &str) -> bool {
+    listing
+        .lines()
+        .filter(|l| l.starts_with("\tCapabilities: ["))
+        .any(|l| VV_GAPS.iter().any(|g| l.contains(&format!("] {g}"))))
+}
+
+/// `-vv` on a dump: every line of every device, byte for byte, except the
+/// devices with a capability of `VV_GAPS` (header, region and capability
+/// title lines only) and those lspci itself cannot list.
+fn vv_matches_lspci(f: &str) {
+    let whole = lspci(&["-F", f, "-vv"]);
+    if whole.status.success() && !has_gap(&text(&whole)) {
+        same(&["-F", f, "-vv"]);
+        return;
+    }
+    // Device by device, so that one device lspci aborts on (EA entries it
+    // never fetched: "Internal bug: Accessing non-read configuration
+    // byte") does not hide the others.
+    let slots = text(&lspci(&["-F", f, "-D"]));
+    let (mut full, mut keys) = (0, 0);
+    for line in slots.lines() {
+        let slot = line.split(' ').next().unwrap();
+        let theirs = lspci(&["-F", f, "-vv", "-s", slot]);
+        if theirs.status.success() && !has_gap(&text(&theirs)) {
+            same(&["-F", f, "-vv", "-s", slot]);
+            full += 1;
+        } else {
+            same_key_lines(&["-F", f, "-vv", "-s", slot]);
+            keys += 1;
         }
     }
+    eprintln!("{f}: -vv in full on {full} devices, key lines on {keys}");
+    assert!(full > 0, "{f}: no device compared in full");
 }
 
 #[test]
@@ -352,32 +407,43 @@ fn json_agrees_with_lspci() {
 }
 
 #[test]
-fn aer_details_match_lspci() {
-    // -vv AER blocks (status/mask/severity flags, header log, root port
-    // registers) on random register contents.
-    let f = repo_root().join("crates/pcibox/tests/data/synthetic-aer.lspci-xxxx.txt");
-    let f = f.to_str().unwrap();
-    let aer = |o: &Output| -> Vec<String> {
-        let mut keep = false;
-        let mut lines = Vec::new();
-        for l in text(o).lines() {
-            if l.contains("] Advanced Error Reporting") {
-                keep = true;
-            } else if !l.starts_with("\t\t") {
-                keep = false;
-            }
-            if keep {
-                lines.push(l.to_string());
-            }
+fn pcie_and_aer_details_match_lspci() {
+    // The PCI Express capability on every device/port type and version with
+    // zero, all-ones and random registers, and AER blocks (with root port
+    // registers) on random contents: all of -vv, and the dumps do exercise
+    // each kind of line.
+    let data = repo_root().join("crates/pcibox/tests/data");
+    for (name, needles) in [
+        (
+            "synthetic-pcie.lspci-xxx.txt",
+            &[
+                "\t\tDevCap:\t",
+                "\t\tLnkCap:\t",
+                "\t\tSltCap:\t",
+                "\t\tRootSta: ",
+                "\t\tDevCap2: ",
+                "\t\t\t AtomicOpsCap: Routing",
+                "\t\t\t AtomicOpsCap: 32bit",
+                "\t\tLnkCap2: ",
+                "\t\t\t DownstreamComp: ",
+                " (downgraded)",
+                " (overdriven)",
+                "SlotPowerLimit >600W",
+                "Express (v1) ",
+                "Unknown type ",
+            ][..],
+        ),
+        (
+            "synthetic-aer.lspci-xxxx.txt",
+            &["\t\tUESta:\t", "\t\tRootCmd: ", "\t\tLnkSta2: "][..],
+        ),
+    ] {
+        let f = data.join(name);
+        let f = f.to_str().unwrap();
+        let listing = text(&lspci(&["-F", f, "-vv"]));
+        for n in needles {
+            assert!(listing.contains(n), "{name}: lspci never printed {n:?}");
         }
-        lines
-    };
-    let ours = aer(&pcibox(&["-F", f, "-vv"]));
-    let theirs = aer(&lspci(&["-F", f, "-vv"]));
-    assert!(
-        theirs.len() >= 4 * 8,
-        "lspci printed {} AER lines",
-        theirs.len()
-    );
-    assert_eq!(ours, theirs);
+        same(&["-F", f, "-vv"]);
+    }
 }

@@ -1,5 +1,6 @@
 # Generates synthetic.lspci-xxxx.txt (made-up functions in `lspci -xxxx` dump
 # format) for tests/lspci.rs: python3 gen_synthetic.py > synthetic.lspci-xxxx.txt
+# (and with the argument msi, aer or pcie, the other synthetic-*.txt files).
 import struct, sys
 devs = []
 class D:
@@ -144,5 +145,53 @@ if sys.argv[1:] == ["aer"]:
               htype=1 if pt in (4, 5) else 0)
         d.cap(0x40, 0x10, struct.pack('<H', pt << 4 | 2))
         d.ecap(0x100, 0x0001, 2, bytes(random.getrandbits(8) for _ in range(0x38)))
+        devs.append(d)
+if sys.argv[1:] == ["pcie"]:
+    # Fourth file (synthetic-pcie.lspci-xxx.txt): the PCI Express
+    # capability's registers on every device/port type, capability versions
+    # 1 and 2, slot implemented or not, as zeros, all ones and seeded random
+    # patterns; endpoints on function 0 and elsewhere (lspci reads LnkCap2
+    # only on function 0), with and without a memory BAR (AtomicOpsCap), and
+    # capabilities too close to the end of 256 bytes for their registers.
+    import random
+    random.seed(2024)
+    devs = []
+    n = 0
+    for pt in [0, 1, 4, 5, 6, 7, 8, 9, 10, 3, 15]:
+        bridge = pt in (4, 5, 6, 7, 8)
+        for ver in [1, 2, 3]:
+            for pat in ["zero", "ones", "rand", "rand", "rand"]:
+                if ver == 3 and pat != "rand":
+                    continue
+                n += 1
+                slot = (pt == 3) or random.getrandbits(1)
+                addr = "%02x:%02x.%d" % (n, n % 32 if n % 3 else 0, 0 if n % 5 else 3)
+                d = D(addr, 0x10b5, 0x8700 + n, 0x0604 if bridge else 0x0880,
+                      htype=1 if bridge else 0, size=256)
+                d.w16(4, 0x0406)
+                bars = random.choice([(), (0xfe000000,), (0xe001,), (0xe001, 0xfd00000c, 0)])
+                for i, b in enumerate(bars[:2 if bridge else 6]):
+                    d.w32(0x10 + 4 * i, b)
+                if pat == "zero":
+                    body = bytes(0x3c)
+                elif pat == "ones":
+                    body = b"\xff" * 0x3c
+                else:
+                    body = bytes(random.getrandbits(8) for _ in range(0x3c))
+                flags = (random.getrandbits(16) if pat == "rand" else (0xffff if pat == "ones" else 0))
+                flags = (flags & ~0xff & ~0x100) | (pt << 4) | ver | (slot << 8)
+                if pat == "rand" and random.getrandbits(2) == 0:
+                    # A capability at the end of 256 bytes: details cut.
+                    at = random.choice([0xc4, 0xd0, 0xdc, 0xe0, 0xe8])
+                else:
+                    at = 0x40
+                d.cap(at, 0x10, struct.pack('<H', flags) + body[:0xfc - at])
+                devs.append(d)
+    # Slot power limits at the encodings for 250 W and up (scale 0).
+    for i, (pt, val) in enumerate([(0, 0xff), (5, 0xf7), (4, 0xff), (6, 0xfe), (7, 0xf0)]):
+        bridge = pt != 0
+        d = D("f0:%02x.0" % i, 0x10b5, 0x8800 + i, 0x0604 if bridge else 0x0880,
+              htype=1 if bridge else 0, size=256)
+        d.cap(0x40, 0x10, struct.pack('<HIHHIHHI', (pt << 4) | 0x102, val << 18, 0, 0, 0, 0, 0, val << 7))
         devs.append(d)
 sys.stdout.write("\n".join(x.dump() for x in devs))

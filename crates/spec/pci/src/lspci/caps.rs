@@ -110,6 +110,9 @@ pub(super) fn show_caps(out: &mut String, dev: &Device, opts: &Options, names: &
                 can_have_ext = true;
                 pcie_type = Some(((word >> 4) & 0xf) as u8);
                 express_title(out, opts, word);
+                if opts.verbose >= 2 {
+                    super::pcie::express(out, dev, at, word);
+                }
             }
             cap_id::MSIX => {
                 let _ = writeln!(

@@ -1,8 +1,8 @@
 //! `-vv` detail lines under a capability title, for the capabilities
-//! drivers and the broker use: PM, MSI, MSI-X and virtio. (PCI Express and
-//! AER details are not rendered; their titles are.)
+//! drivers and the broker use: PM, MSI, MSI-X, virtio and AER (PCI Express
+//! details are in `pcie`).
 
-use super::verbose::flag;
+use super::verbose::{flag, flag32 as f};
 use crate::config::ConfigSpace;
 use std::fmt::Write;
 
@@ -108,7 +108,6 @@ pub(super) fn aer(out: &mut String, c: &Cs, at: usize, pcie_type: Option<u8>) {
         return;
     }
     let d = |o: usize| c.dword(at + o).unwrap_or(0);
-    let f = |v: u32, bit: u32| if v & bit != 0 { '+' } else { '-' };
     for (name, v) in [("UESta", d(4)), ("UEMsk", d(8)), ("UESvrt", d(12))] {
         let _ = writeln!(
             out,

@@ -6,6 +6,7 @@
 mod caps;
 mod details;
 pub mod json;
+mod pcie;
 mod verbose;
 
 use crate::config::HeaderType;

@@ -14,6 +14,15 @@ pub(super) fn flag(v: u16, bit: u16) -> char {
     }
 }
 
+/// `+`/`-` for a bit of a 32-bit register.
+pub(super) fn flag32(v: u32, bit: u32) -> char {
+    if v & bit != 0 {
+        '+'
+    } else {
+        '-'
+    }
+}
+
 fn devsel(status: u16) -> &'static str {
     match (status & st::DEVSEL_MASK) >> 9 {
         0 => "fast",
@@ -240,6 +249,21 @@ fn regions(dev: &Device, cnt: usize) -> ([Region; 6], Region) {
             ..Region::default()
         },
     )
+}
+
+/// Whether any BAR maps memory (lspci's test for the AtomicOps completer
+/// fields): a base or a size, without the I/O space bit.
+pub(super) fn has_memory_bar(dev: &Device) -> bool {
+    let cnt = match dev.config.header_type() {
+        HeaderType::Normal => 6,
+        HeaderType::Bridge => 2,
+        HeaderType::CardBus => 1,
+        HeaderType::Unknown(_) => 0,
+    };
+    let (regs, _) = regions(dev, cnt);
+    regs[..cnt]
+        .iter()
+        .any(|r| (r.pos != 0 || r.len != 0) && r.pos & 1 == 0)
 }
 
 /// Linux resource flags as lspci reads them.
