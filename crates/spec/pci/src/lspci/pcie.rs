@@ -7,7 +7,7 @@
 //! Nothing is printed when the registers a block needs lie past the bytes
 //! that could be read (a 256-byte space with the capability near its end).
 
-use super::verbose::{flag, flag32, has_memory_bar};
+use super::verbose::{bits, flag, flag32, has_memory_bar};
 use super::Device;
 use crate::config::ConfigSpace;
 use crate::PciePortType::{self as Ty, *};
@@ -162,6 +162,15 @@ fn g_format(v: f64) -> String {
     }
 }
 
+/// Device control's error reporting enables, device status's detected
+/// errors.
+const ERRORS: &[(&str, u32)] = &[
+    ("CorrErr", 1),
+    ("NonFatalErr", 2),
+    ("FatalErr", 4),
+    ("UnsupReq", 8),
+];
+
 fn device(out: &mut String, r: Regs<'_>, ty: Ty) {
     let t = r.d(reg::DEVCAP);
     let ep = matches!(ty, Endpoint | LegacyEndpoint);
@@ -182,13 +191,8 @@ fn device(out: &mut String, r: Regs<'_>, ty: Ty) {
     }
     let _ = write!(out, "\n\t\t\tExtTag{}", flag32(t, 0x20));
     if matches!(ty, Endpoint | LegacyEndpoint | Upstream | PcieToPci) {
-        let _ = write!(
-            out,
-            " AttnBtn{} AttnInd{} PwrInd{}",
-            flag32(t, 0x1000),
-            flag32(t, 0x2000),
-            flag32(t, 0x4000)
-        );
+        let b = [("AttnBtn", 0x1000), ("AttnInd", 0x2000), ("PwrInd", 0x4000)];
+        let _ = write!(out, " {}", bits(t, &b));
     }
     let _ = write!(out, " RBE{}", flag32(t, 0x8000));
     if flr {
@@ -203,16 +207,18 @@ fn device(out: &mut String, r: Regs<'_>, ty: Ty) {
     let w = r.w(reg::DEVCTL);
     let _ = write!(
         out,
-        "\t\tDevCtl:\tCorrErr{} NonFatalErr{} FatalErr{} UnsupReq{}\n\t\t\tRlxdOrd{} ExtTag{} PhantFunc{} AuxPwr{} NoSnoop{}",
-        flag(w, 1),
-        flag(w, 2),
-        flag(w, 4),
-        flag(w, 8),
-        flag(w, 0x10),
-        flag(w, 0x100),
-        flag(w, 0x200),
-        flag(w, 0x400),
-        flag(w, 0x800),
+        "\t\tDevCtl:\t{}\n\t\t\t{}",
+        bits(w.into(), ERRORS),
+        bits(
+            w.into(),
+            &[
+                ("RlxdOrd", 0x10),
+                ("ExtTag", 0x100),
+                ("PhantFunc", 0x200),
+                ("AuxPwr", 0x400),
+                ("NoSnoop", 0x800),
+            ]
+        ),
     );
     if ty == PcieToPci {
         let _ = write!(out, " BrConfRtry{}", flag(w, 0x8000));
@@ -230,13 +236,9 @@ fn device(out: &mut String, r: Regs<'_>, ty: Ty) {
     let w = r.w(reg::DEVSTA);
     let _ = writeln!(
         out,
-        "\t\tDevSta:\tCorrErr{} NonFatalErr{} FatalErr{} UnsupReq{} AuxPwr{} TransPend{}",
-        flag(w, 1),
-        flag(w, 2),
-        flag(w, 4),
-        flag(w, 8),
-        flag(w, 0x10),
-        flag(w, 0x20),
+        "\t\tDevSta:\t{} {}",
+        bits(w.into(), ERRORS),
+        bits(w.into(), &[("AuxPwr", 0x10), ("TransPend", 0x20)]),
     );
 }
 
@@ -289,15 +291,14 @@ fn link1(out: &mut String, r: Regs<'_>, ty: Ty) {
             let _ = write!(out, "{sep}L1 {}", L1[((t >> 15) & 7) as usize]);
         }
     }
-    let _ = writeln!(
-        out,
-        "\n\t\t\tClockPM{} Surprise{} LLActRep{} BwNot{} ASPMOptComp{}",
-        flag32(t, 1 << 18),
-        flag32(t, 1 << 19),
-        flag32(t, 1 << 20),
-        flag32(t, 1 << 21),
-        flag32(t, 1 << 22),
-    );
+    let b = [
+        ("ClockPM", 1 << 18),
+        ("Surprise", 1 << 19),
+        ("LLActRep", 1 << 20),
+        ("BwNot", 1 << 21),
+        ("ASPMOptComp", 1 << 22),
+    ];
+    let _ = writeln!(out, "\n\t\t\t{}", bits(t, &b));
 
     let w = r.w(reg::LNKCTL);
     let _ = write!(
@@ -308,32 +309,38 @@ fn link1(out: &mut String, r: Regs<'_>, ty: Ty) {
     if matches!(ty, RootPort | Endpoint | LegacyEndpoint | PcieToPci) {
         let _ = write!(out, " RCB {} bytes,", if w & 8 != 0 { 128 } else { 64 });
     }
+    let b = [
+        ("ExtSynch", 0x80),
+        ("ClockPM", 0x100),
+        ("AutWidDis", 0x200),
+        ("BWInt", 0x400),
+        ("AutBWInt", 0x800),
+    ];
     let _ = writeln!(
         out,
-        " Disabled{} CommClk{}\n\t\t\tExtSynch{} ClockPM{} AutWidDis{} BWInt{} AutBWInt{}",
+        " Disabled{} CommClk{}\n\t\t\t{}",
         flag(w, 0x10),
         flag(w, 0x40),
-        flag(w, 0x80),
-        flag(w, 0x100),
-        flag(w, 0x200),
-        flag(w, 0x400),
-        flag(w, 0x800),
+        bits(w.into(), &b)
     );
 
     let w = r.w(reg::LNKSTA);
     let (speed, width) = (u32::from(w & 0xf), u32::from((w >> 4) & 0x3f));
+    let b = [
+        ("TrErr", 0x400),
+        ("Train", 0x800),
+        ("SlotClk", 0x1000),
+        ("DLActive", 0x2000),
+        ("BWMgmt", 0x4000),
+        ("ABWMgmt", 0x8000),
+    ];
     let _ = writeln!(
         out,
-        "\t\tLnkSta:\tSpeed {}{}, Width x{width}{}\n\t\t\tTrErr{} Train{} SlotClk{} DLActive{} BWMgmt{} ABWMgmt{}",
+        "\t\tLnkSta:\tSpeed {}{}, Width x{width}{}\n\t\t\t{}",
         link_speed(speed),
         link_compare(ty, speed, cap_speed),
         link_compare(ty, width, cap_width),
-        flag(w, 0x400),
-        flag(w, 0x800),
-        flag(w, 0x1000),
-        flag(w, 0x2000),
-        flag(w, 0x4000),
-        flag(w, 0x8000),
+        bits(w.into(), &b)
     );
 }
 
@@ -341,37 +348,39 @@ const INDICATOR: [&str; 4] = ["Unknown", "On", "Blink", "Off"];
 
 fn slot_regs(out: &mut String, r: Regs<'_>) {
     let t = r.d(reg::SLTCAP);
+    let b = [
+        ("AttnBtn", 1),
+        ("PwrCtrl", 2),
+        ("MRL", 4),
+        ("AttnInd", 8),
+        ("PwrInd", 0x10),
+        ("HotPlug", 0x40),
+        ("Surprise", 0x20),
+    ];
     let _ = write!(
         out,
-        "\t\tSltCap:\tAttnBtn{} PwrCtrl{} MRL{} AttnInd{} PwrInd{} HotPlug{} Surprise{}\n\t\t\tSlot #{}, PowerLimit ",
-        flag32(t, 1),
-        flag32(t, 2),
-        flag32(t, 4),
-        flag32(t, 8),
-        flag32(t, 0x10),
-        flag32(t, 0x40),
-        flag32(t, 0x20),
-        t >> 19,
+        "\t\tSltCap:\t{}\n\t\t\tSlot #{}, PowerLimit ",
+        bits(t, &b),
+        t >> 19
     );
     power_limit(out, t >> 7, t >> 15);
-    let _ = writeln!(
-        out,
-        "; Interlock{} NoCompl{}",
-        flag32(t, 1 << 17),
-        flag32(t, 1 << 18)
-    );
+    let b = [("Interlock", 1 << 17), ("NoCompl", 1 << 18)];
+    let _ = writeln!(out, "; {}", bits(t, &b));
 
     let w = r.w(reg::SLTCTL);
+    let b = [
+        ("AttnBtn", 1),
+        ("PwrFlt", 2),
+        ("MRL", 4),
+        ("PresDet", 8),
+        ("CmdCplt", 0x10),
+        ("HPIrq", 0x20),
+        ("LinkChg", 0x1000),
+    ];
     let _ = writeln!(
         out,
-        "\t\tSltCtl:\tEnable: AttnBtn{} PwrFlt{} MRL{} PresDet{} CmdCplt{} HPIrq{} LinkChg{}\n\t\t\tControl: AttnInd {}, PwrInd {}, Power{} Interlock{}",
-        flag(w, 1),
-        flag(w, 2),
-        flag(w, 4),
-        flag(w, 8),
-        flag(w, 0x10),
-        flag(w, 0x20),
-        flag(w, 0x1000),
+        "\t\tSltCtl:\tEnable: {}\n\t\t\tControl: AttnInd {}, PwrInd {}, Power{} Interlock{}",
+        bits(w.into(), &b),
         INDICATOR[usize::from((w >> 6) & 3)],
         INDICATOR[usize::from((w >> 8) & 3)],
         flag(w, 0x400),
@@ -379,33 +388,33 @@ fn slot_regs(out: &mut String, r: Regs<'_>) {
     );
 
     let w = r.w(reg::SLTSTA);
+    let status = [
+        ("AttnBtn", 1),
+        ("PowerFlt", 2),
+        ("MRL", 0x20),
+        ("CmdCplt", 0x10),
+        ("PresDet", 0x40),
+        ("Interlock", 0x80),
+    ];
+    let changed = [("MRL", 4), ("PresDet", 8), ("LinkState", 0x100)];
     let _ = writeln!(
         out,
-        "\t\tSltSta:\tStatus: AttnBtn{} PowerFlt{} MRL{} CmdCplt{} PresDet{} Interlock{}\n\t\t\tChanged: MRL{} PresDet{} LinkState{}",
-        flag(w, 1),
-        flag(w, 2),
-        flag(w, 0x20),
-        flag(w, 0x10),
-        flag(w, 0x40),
-        flag(w, 0x80),
-        flag(w, 4),
-        flag(w, 8),
-        flag(w, 0x100),
+        "\t\tSltSta:\tStatus: {}\n\t\t\tChanged: {}",
+        bits(w.into(), &status),
+        bits(w.into(), &changed)
     );
 }
 
 fn root_regs(out: &mut String, r: Regs<'_>) {
     let _ = writeln!(out, "\t\tRootCap: CRSVisible{}", flag(r.w(reg::RTCAP), 1));
-    let w = r.w(reg::RTCTL);
-    let _ = writeln!(
-        out,
-        "\t\tRootCtl: ErrCorrectable{} ErrNon-Fatal{} ErrFatal{} PMEIntEna{} CRSVisible{}",
-        flag(w, 1),
-        flag(w, 2),
-        flag(w, 4),
-        flag(w, 8),
-        flag(w, 0x10),
-    );
+    let b = [
+        ("ErrCorrectable", 1),
+        ("ErrNon-Fatal", 2),
+        ("ErrFatal", 4),
+        ("PMEIntEna", 8),
+        ("CRSVisible", 0x10),
+    ];
+    let _ = writeln!(out, "\t\tRootCtl: {}", bits(r.w(reg::RTCTL).into(), &b));
     let s = r.d(reg::RTSTA);
     let _ = writeln!(
         out,
@@ -666,18 +675,26 @@ fn link2(out: &mut String, r: Regs<'_>, ty: Ty, cap2: bool) {
         );
     }
     let w = r.w(reg::LNKSTA2);
+    let eq1 = [("EqualizationComplete", 2), ("EqualizationPhase1", 4)];
+    let eq2 = [
+        ("EqualizationPhase2", 8),
+        ("EqualizationPhase3", 0x10),
+        ("LinkEqualizationRequest", 0x20),
+    ];
+    let retimers = [("Retimer", 0x40), ("2Retimers", 0x80)];
     let _ = write!(
         out,
-        "\t\tLnkSta2: Current De-emphasis Level: {}, EqualizationComplete{} EqualizationPhase1{}\n\t\t\t EqualizationPhase2{} EqualizationPhase3{} LinkEqualizationRequest{}\n\t\t\t Retimer{} 2Retimers{} CrosslinkRes: {}",
+        "\t\tLnkSta2: Current De-emphasis Level: {}, {}\n\t\t\t {}\n\t\t\t {} CrosslinkRes: {}",
         deemphasis(w),
-        flag(w, 2),
-        flag(w, 4),
-        flag(w, 8),
-        flag(w, 0x10),
-        flag(w, 0x20),
-        flag(w, 0x40),
-        flag(w, 0x80),
-        ["unsupported", "Upstream Port", "Downstream Port", "incomplete"][usize::from((w >> 8) & 3)],
+        bits(w.into(), &eq1),
+        bits(w.into(), &eq2),
+        bits(w.into(), &retimers),
+        [
+            "unsupported",
+            "Upstream Port",
+            "Downstream Port",
+            "incomplete"
+        ][usize::from((w >> 8) & 3)],
     );
     if downstream_port(ty) && l & (1 << 31) != 0 {
         let _ = write!(

@@ -23,6 +23,19 @@ pub(super) fn flag32(v: u32, bit: u32) -> char {
     }
 }
 
+/// `Name+`/`Name-` for each `(name, bit)` of `v`, separated by spaces.
+pub(super) fn bits(v: u32, names: &[(&str, u32)]) -> String {
+    let mut s = String::new();
+    for (i, (name, bit)) in names.iter().enumerate() {
+        if i > 0 {
+            s.push(' ');
+        }
+        s.push_str(name);
+        s.push(flag32(v, *bit));
+    }
+    s
+}
+
 fn devsel(status: u16) -> &'static str {
     match (status & st::DEVSEL_MASK) >> 9 {
         0 => "fast",
