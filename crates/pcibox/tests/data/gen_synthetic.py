@@ -194,4 +194,54 @@ if sys.argv[1:] == ["pcie"]:
               htype=1 if bridge else 0, size=256)
         d.cap(0x40, 0x10, struct.pack('<HIHHIHHI', (pt << 4) | 0x102, val << 18, 0, 0, 0, 0, 0, val << 7))
         devs.append(d)
+if sys.argv[1:] == ["ecaps"]:
+    # Fifth file (synthetic-ecaps.lspci-xxxx.txt): the extended capabilities
+    # whose -vv details pcibox decodes, all in one chain per function, as
+    # zeros, all ones and seeded random registers, under several PCIe port
+    # types (Multicast depends on it); then each alone at 0xff0, too close
+    # to the end of the space for its registers. Lines left out of the dump
+    # (past the last capability) read as ff, in lspci as in pcibox.
+    import random
+    random.seed(99)
+    devs = []
+    ids = [0x02, 0x09, 0x0d, 0x0e, 0x0f, 0x10, 0x12, 0x13, 0x17, 0x18, 0x19, 0x1b, 0x1d, 0x1e, 0x1f]
+    n = 0
+    for pt in [0, 4, 5, 6, 9, 10, 1]:
+        bridge = pt in (4, 5, 6)
+        for pat in ["zero", "ones", "rand", "rand"]:
+            n += 1
+            d = D("00:%02x.0" % n, 0x8086, 0x3400 + n, 0x0604 if bridge else 0x0200,
+                  htype=1 if bridge else 0)
+            d.cap(0x40, 0x10, struct.pack('<H', pt << 4 | 2))
+            at = 0x100
+            for cid in ids:
+                size = 0x80 if cid in (0x02, 0x09) else 0x40
+                if pat == "zero":
+                    body = bytes(size - 4)
+                elif pat == "ones":
+                    body = b"\xff" * (size - 4)
+                else:
+                    body = bytes(random.getrandbits(8) for _ in range(size - 4))
+                d.ecap(at, cid, random.getrandbits(4), body)
+                at += size
+            d.end = at
+            d.tail = 0xff0
+            devs.append(d)
+    for i, cid in enumerate(ids + [0x02]):
+        n += 1
+        d = D("00:%02x.0" % n, 0x8086, 0x3400 + n, 0x0200)
+        d.cap(0x40, 0x10, struct.pack('<H', 2))
+        d.ecap(0x100, 0x0018, 1, struct.pack('<HH', 0x1001, 0x0c03))
+        at = [0xff0, 0xff8, 0xffc][i % 3] if i < len(ids) else 0xfc0
+        d.ecap(at, cid, 1, bytes([7] + [random.getrandbits(8) for _ in range(0xffc - at - 1)]))
+        d.end = 0x110
+        d.tail = at & ~0xf
+        devs.append(d)
+    def sparse(d):
+        out = ["%s pcibox synthetic device" % d.addr]
+        for r in list(range(0, d.end, 16)) + list(range(d.tail, 0x1000, 16)):
+            out.append("%02x: " % r + " ".join("%02x" % x for x in d.b[r:r + 16]))
+        return "\n".join(out) + "\n"
+    sys.stdout.write("\n".join(sparse(x) for x in devs))
+    sys.exit(0)
 sys.stdout.write("\n".join(x.dump() for x in devs))

@@ -371,6 +371,9 @@ fn show_ext_caps(out: &mut String, dev: &Device, opts: &Options, pcie_type: Opti
                 Some(name) => {
                     out.push_str(name);
                     out.push('\n');
+                    if opts.verbose >= 2 {
+                        super::ecaps::details(out, c, at, id, pcie_type);
+                    }
                 }
                 None => {
                     let _ = writeln!(out, "Extended Capability ID {id:#x}");

@@ -5,6 +5,7 @@
 
 mod caps;
 mod details;
+mod ecaps;
 pub mod json;
 mod pcie;
 mod verbose;
