@@ -372,7 +372,7 @@ fn show_ext_caps(out: &mut String, dev: &Device, opts: &Options, pcie_type: Opti
                     out.push_str(name);
                     out.push('\n');
                     if opts.verbose >= 2 {
-                        super::ecaps::details(out, c, at, id, pcie_type);
+                        super::ecaps::details(out, c, at, id, pcie_type, opts.verbose);
                     }
                 }
                 None => {

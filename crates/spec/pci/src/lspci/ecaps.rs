@@ -1,7 +1,8 @@
 //! `-vv` detail lines under extended capabilities (besides AER, in
 //! `details`): TPH, LTR, Secondary PCIe, DPC, ACS, ARI, ATS, PRI, PASID,
-//! SR-IOV, Multicast, Virtual Channel, L1 PM Substates and PTM, in
-//! pciutils 3.9's words. A capability whose registers lie past the readable
+//! SR-IOV, Multicast, Virtual Channel, Root Complex Link, RCEC endpoint
+//! association, Resizable BARs, DOE, L1 PM Substates and PTM, in pciutils
+//! 3.9's words. A capability whose registers lie past the readable
 //! bytes prints no details (or `<unreadable>` where lspci does).
 
 use super::verbose::{bits, flag32};
@@ -36,10 +37,21 @@ impl Ecap<'_> {
 
 /// Prints the detail lines of extended capability `id` at `at`, if it is
 /// one decoded here; `pcie_type` is the PCI Express device/port type.
-pub(super) fn details(out: &mut String, c: &Cs, at: usize, id: u16, pcie_type: Option<u8>) {
+pub(super) fn details(
+    out: &mut String,
+    c: &Cs,
+    at: usize,
+    id: u16,
+    pcie_type: Option<u8>,
+    verbose: u8,
+) {
     let e = Ecap { c, at };
     match id {
         0x02 | 0x09 => vc(out, e),
+        0x05 => rclink(out, e),
+        0x07 => rcec(out, e, verbose > 2),
+        0x15 | 0x24 => rebar(out, e),
+        0x2e => doe(out, e),
         0x0d => acs(out, e),
         0x0e => ari(out, e),
         0x0f => ats(out, e),
@@ -534,4 +546,167 @@ fn ptm(out: &mut String, e: Ecap<'_>) {
         flag32(ctl, 2),
         granularity((ctl >> 8) & 0xff, "Unknown")
     );
+}
+
+fn rclink(out: &mut String, e: Ecap<'_>) {
+    if !e.has(4, 12) {
+        return;
+    }
+    let esd = e.d(4);
+    let _ = writeln!(
+        out,
+        "\t\tDesc:\tPortNumber={:02x} ComponentID={:02x} EltType={}",
+        esd >> 24,
+        (esd >> 16) & 0xff,
+        table(&["Config", "Egress", "Internal"], esd & 0xff)
+    );
+    for i in 0..((esd >> 8) & 0xff) as usize {
+        let pos = 0x10 + 16 * i;
+        let _ = write!(out, "\t\tLink{i}:\t");
+        if !e.has(pos, 16) {
+            out.push_str("<unreadable>\n");
+            return;
+        }
+        let (desc, lo, hi) = (e.d(pos), e.d(pos + 8), e.d(pos + 12));
+        let config = desc & 2 != 0;
+        let _ = writeln!(
+            out,
+            "Desc:\tTargetPort={:02x} TargetComponent={:02x} AssocRCRB{} LinkType={} LinkValid{}",
+            desc >> 24,
+            (desc >> 16) & 0xff,
+            flag32(desc, 4),
+            if config { "Config" } else { "MemMapped" },
+            flag32(desc, 1)
+        );
+        if config {
+            // The bus number has 1 to 8 bits, as the low bits say.
+            let n = match lo & 7 {
+                0 => 8,
+                n => n,
+            };
+            let _ = writeln!(
+                out,
+                "\t\t\tAddr:\t{:02x}:{:02x}.{}  CfgSpace={hi:08x}{lo:08x}",
+                (lo >> 20) & ((1 << n) - 1),
+                (lo >> 15) & 0x1f,
+                (lo >> 12) & 7
+            );
+        } else {
+            let _ = writeln!(out, "\t\t\tAddr:\t{hi:08x}{lo:08x}");
+        }
+    }
+}
+
+fn rcec(out: &mut String, e: Ecap<'_>, vvv: bool) {
+    if !e.has(0, 12) {
+        return;
+    }
+    let map = e.d(4);
+    out.push_str("\t\tRCiEPBitmap: ");
+    if map == 0 {
+        out.push_str(if vvv { "00000000 [none]" } else { "[none]" });
+    } else {
+        // Runs of devices as `a-b`; lspci closes a run only at a clear bit,
+        // so one reaching device 31 shows just its start.
+        out.push_str("RCiEP at Device(s):");
+        let (mut run, mut first) = (0, true);
+        for dev in 0..32 {
+            if map & (1 << dev) != 0 {
+                if run == 0 {
+                    let _ = write!(out, "{} {dev}", if first { "" } else { "," });
+                }
+                run += 1;
+                first = false;
+            } else {
+                if run > 1 {
+                    let _ = write!(out, "-{}", dev - 1);
+                }
+                run = 0;
+            }
+        }
+    }
+    out.push('\n');
+    if (e.d(0) >> 16) & 0xf < 2 {
+        return;
+    }
+    let busn = e.d(8);
+    let (next, last) = ((busn >> 8) & 0xff, (busn >> 16) & 0xff);
+    out.push_str("\t\tAssociatedBusNumbers: ");
+    if last == 0 && next == 0xff {
+        out.push_str(if vvv { "ff-00 [none]\n" } else { "[none]\n" });
+    } else {
+        let _ = writeln!(out, "{next:02x}-{last:02x}");
+    }
+}
+
+/// A resizable BAR size: 1 MB shifted left by `ld2`.
+fn rebar_size(out: &mut String, ld2: u32) {
+    let unit = ["MB", "GB", "TB", "PB", "EB"];
+    if ld2 < 44 {
+        let _ = write!(out, " {}{}", 1u32 << (ld2 % 10), unit[(ld2 / 10) as usize]);
+    } else {
+        out.push_str(" <unknown>");
+    }
+}
+
+fn rebar(out: &mut String, e: Ecap<'_>) {
+    let mut count = 1;
+    let mut i = 0;
+    while i < count {
+        let pos = 4 + 8 * i;
+        if !e.has(pos, 8) {
+            out.push_str("\t\t<unreadable>\n");
+            return;
+        }
+        let (sizes, ctrl) = (e.d(pos) >> 4, e.d(pos + 4));
+        let ext = ctrl >> 16;
+        if i == 0 {
+            count = ((ctrl >> 5) & 7) as usize;
+            if !(1..=6).contains(&count) {
+                let _ = writeln!(
+                    out,
+                    "\t\t<error in resizable BAR: num_bars={count} is out of specification>"
+                );
+                return;
+            }
+        }
+        let _ = write!(out, "\t\tBAR {}: current size:", ctrl & 7);
+        rebar_size(out, (ctrl >> 8) & 0x3f);
+        if sizes != 0 || ext != 0 {
+            out.push_str(", supported:");
+            for n in (0..28).filter(|n| sizes & (1 << n) != 0) {
+                rebar_size(out, n);
+            }
+            for n in (0..16).filter(|n| ext & (1 << n) != 0) {
+                rebar_size(out, n + 28);
+            }
+        }
+        out.push('\n');
+        i += 1;
+    }
+}
+
+fn doe(out: &mut String, e: Ecap<'_>) {
+    if !e.has(4, 0x14) {
+        out.push_str("\t\t<unreadable>\n");
+        return;
+    }
+    let cap = e.d(4);
+    let _ = writeln!(out, "\t\tDOECap: IntSup{}", flag32(cap, 1));
+    if cap & 1 != 0 {
+        let _ = writeln!(
+            out,
+            "\t\t\tInterrupt Message Number {:03x}",
+            (cap >> 1) & 0x7ff
+        );
+    }
+    let _ = writeln!(out, "\t\tDOECtl: IntEn{}", flag32(e.d(8), 2));
+    // lspci 3.9 shows Error+ when bit 0 or 1 is set (not bit 2).
+    let sta = [
+        ("Busy", 1),
+        ("IntSta", 2),
+        ("Error", 3),
+        ("ObjectReady", 1 << 31),
+    ];
+    let _ = writeln!(out, "\t\tDOESta: {}", bits(e.d(0xc), &sta));
 }
