@@ -1,8 +1,15 @@
 # Generates synthetic.lspci-xxxx.txt (made-up functions in `lspci -xxxx` dump
 # format) for tests/lspci.rs: python3 gen_synthetic.py > synthetic.lspci-xxxx.txt
 # (and with the argument msi, aer or pcie, the other synthetic-*.txt files).
-import struct, sys
+import random, struct, sys
 devs = []
+def fill(pat, n):
+    """n bytes: zeros, all ones, or the next n seeded random bytes."""
+    if pat == "zero":
+        return bytes(n)
+    if pat == "ones":
+        return b"\xff" * n
+    return bytes(random.getrandbits(8) for _ in range(n))
 class D:
     def __init__(s, addr, vendor, device, cls, rev=0, htype=0, size=4096, progif=0):
         s.addr=addr; s.b=bytearray(size)
@@ -172,12 +179,7 @@ if sys.argv[1:] == ["pcie"]:
                 bars = random.choice([(), (0xfe000000,), (0xe001,), (0xe001, 0xfd00000c, 0)])
                 for i, b in enumerate(bars[:2 if bridge else 6]):
                     d.w32(0x10 + 4 * i, b)
-                if pat == "zero":
-                    body = bytes(0x3c)
-                elif pat == "ones":
-                    body = b"\xff" * 0x3c
-                else:
-                    body = bytes(random.getrandbits(8) for _ in range(0x3c))
+                body = bytes(fill(pat, 0x3c))
                 flags = (random.getrandbits(16) if pat == "rand" else (0xffff if pat == "ones" else 0))
                 flags = (flags & ~0xff & ~0x100) | (pt << 4) | ver | (slot << 8)
                 if pat == "rand" and random.getrandbits(2) == 0:
@@ -193,6 +195,80 @@ if sys.argv[1:] == ["pcie"]:
         d = D("f0:%02x.0" % i, 0x10b5, 0x8800 + i, 0x0604 if bridge else 0x0880,
               htype=1 if bridge else 0, size=256)
         d.cap(0x40, 0x10, struct.pack('<HIHHIHHI', (pt << 4) | 0x102, val << 18, 0, 0, 0, 0, 0, val << 7))
+        devs.append(d)
+if sys.argv[1:] == ["caps"]:
+    # Sixth file (synthetic-caps.lspci-xxx.txt): AGP, PCI-X, PCI Advanced
+    # Features and SATA HBA capabilities on devices and bridges, and
+    # HyperTransport capabilities of each kind, as zeros, all ones and
+    # seeded random registers, then each at the end of the 256 bytes, too
+    # close for its registers.
+    import random
+    random.seed(11)
+    devs = []
+    n = 0
+    layout = [(0x40, 0x02, 12), (0x50, 0x07, 16), (0x60, 0x13, 6), (0x68, 0x12, 8)]
+    for htype in [0, 1]:
+        for pat in ["zero", "ones", "rand", "rand", "rand", "rand", "rand"]:
+            n += 1
+            d = D("00:%02x.0" % n, 0x1106, 0x3100 + n, 0x0604 if htype else 0x0300, htype=htype, size=256)
+            for at, cid, size in layout:
+                body = bytes(fill(pat, size - 2))
+                d.cap(at, cid, body)
+            devs.append(d)
+    # HyperTransport: slave/primary and host/secondary interfaces with
+    # revision IDs on both sides of 2.2 (and the "incomplete" window
+    # between 1.1 and 2.2), MSI mappings fixed or not, revision ID types.
+    for kind in ["pri", "sec", "msim", "rid", "misc"]:
+        for pat in ["zero", "ones", "rand", "rand", "rand", "rand"]:
+            n += 1
+            d = D("00:%02x.0" % n, 0x1022, 0x7400 + n, 0x0600, size=256)
+            body = bytearray(fill(pat, 30))
+            cmd = struct.unpack_from('<H', body, 0)[0]
+            if kind == "pri":
+                cmd &= 0x1fff
+                if pat == "rand":
+                    body[10] = [0x05, 0x15, 0x22, 0x65][n % 4]
+            elif kind == "sec":
+                cmd = (cmd & 0x1fff) | 0x2000
+                if pat == "rand":
+                    body[6] = [0x05, 0x12, 0x22, 0x65][n % 4]
+            elif kind == "msim":
+                cmd = (cmd & 0x7ff) | 0xa800
+            elif kind == "rid":
+                cmd = (cmd & 0x7ff) | 0x8800
+            else:
+                cmd = (cmd & 0x7ff) | random.choice([0x4000, 0x4800, 0x8000, 0x9000, 0xb800, 0xd000, 0xf800])
+            struct.pack_into('<H', body, 0, cmd)
+            d.cap(0x70, 0x08, bytes(body))
+            devs.append(d)
+    # Enhanced Allocation entries (each sized for the base and max offset
+    # halves it announces; lspci 3.9 aborts on an entry of size 0), and a
+    # VPD capability (lspci cannot read VPD from a dump).
+    for htype in [0, 1]:
+        for k in range(4):
+            n += 1
+            d = D("00:%02x.0" % n, 0x8086, 0x0e00 + n, 0x0604 if htype else 0x0200, htype=htype, size=256)
+            count = 1 + k
+            body = bytearray(struct.pack('<H', count | 0xc0) + (bytes([3, 9, 0, 0]) if htype else b""))
+            for e in range(count):
+                base = random.getrandbits(32)
+                top = random.getrandbits(32)
+                size = 2 + (base >> 1 & 1) + (top >> 1 & 1)
+                hdr = size | random.getrandbits(4) << 4 | random.choice([0, 1, 2, 5, 7, 0x42, 0xfd, 0xfe, 0xff]) << 8 \
+                    | random.choice([3, 4, 6, 0x80, 0xff]) << 16 | random.getrandbits(2) << 30
+                body += struct.pack('<III', hdr, base, top)
+                body += bytes(random.getrandbits(8) for _ in range(4 * (size - 2)))
+            d.cap(0x40, 0x14, bytes(body))
+            d.cap(0xd0, 0x03, bytes(6))
+            devs.append(d)
+    for i, (cid, at) in enumerate([(0x02, 0xf8), (0x07, 0xf4), (0x07, 0xfc), (0x13, 0xfc), (0x12, 0xf8), (0x12, 0xfc), (0x08, 0xe8), (0x08, 0xf0)]):
+        n += 1
+        htype = i % 2
+        d = D("00:%02x.0" % n, 0x1106, 0x3100 + n, 0x0604 if htype else 0x0300, htype=htype, size=256)
+        body = bytearray(random.getrandbits(8) for _ in range(0xfe - at))
+        if cid == 0x08:
+            body[1] = (body[1] & 0x1f) | (0x20 if i % 2 else 0)
+        d.cap(at, cid, bytes(body))
         devs.append(d)
 if sys.argv[1:] == ["ecaps"]:
     # Fifth file (synthetic-ecaps.lspci-xxxx.txt): the extended capabilities
@@ -217,12 +293,7 @@ if sys.argv[1:] == ["ecaps"]:
             at = 0x100
             for cid in ids:
                 size = 0x80 if cid in (0x02, 0x09) else 0x40
-                if pat == "zero":
-                    body = bytes(size - 4)
-                elif pat == "ones":
-                    body = b"\xff" * (size - 4)
-                else:
-                    body = bytes(random.getrandbits(8) for _ in range(size - 4))
+                body = bytes(fill(pat, size - 4))
                 d.ecap(at, cid, random.getrandbits(4), body)
                 at += size
             d.end = at

@@ -2,7 +2,7 @@
 //! words, from the bounded walks of `crate::caps`.
 
 use super::verbose::flag;
-use super::{details, Device, Options};
+use super::{details, pcicaps, Device, Options};
 use crate::caps::{cap_id, ext_cap_id, WalkError};
 use crate::config::HeaderType;
 use crate::ids::Names;
@@ -49,8 +49,18 @@ pub(super) fn show_caps(out: &mut String, dev: &Device, opts: &Options, names: &
             }
             cap_id::AGP => {
                 let _ = writeln!(out, "AGP version {:x}.{:x}", (word >> 4) & 0xf, word & 0xf);
+                if opts.verbose >= 2 {
+                    pcicaps::agp(out, c, at, word);
+                }
             }
-            cap_id::VPD => out.push_str("Vital Product Data\n"),
+            cap_id::VPD => {
+                out.push_str("Vital Product Data\n");
+                // lspci reads the VPD through the OS (sysfs `vpd`); a dump
+                // has none, and pcibox does not read it.
+                if opts.verbose >= 2 {
+                    out.push_str("\t\tNot readable\n");
+                }
+            }
             cap_id::SLOT_ID => {
                 let esr = word & 0xff;
                 let _ = writeln!(
@@ -83,8 +93,11 @@ pub(super) fn show_caps(out: &mut String, dev: &Device, opts: &Options, names: &
                     HeaderType::Bridge => out.push_str("PCI-X bridge device\n"),
                     _ => {}
                 }
+                if opts.verbose >= 2 {
+                    pcicaps::pcix(out, c, at, word);
+                }
             }
-            cap_id::HT => ht_title(out, word),
+            cap_id::HT => super::ht::show(out, c, at, word, opts.verbose >= 2),
             cap_id::VENDOR => vendor_title(out, dev, opts, at, word),
             cap_id::DEBUG => {
                 let _ = writeln!(
@@ -127,18 +140,19 @@ pub(super) fn show_caps(out: &mut String, dev: &Device, opts: &Options, names: &
                 }
             }
             cap_id::SATA => {
-                let _ = writeln!(out, "SATA HBA v{}.{}", (word >> 4) & 0xf, word & 0xf);
-            }
-            cap_id::AF => out.push_str("PCI Advanced Features\n"),
-            cap_id::EA => {
-                let _ = write!(out, "Enhanced Allocation (EA): NumEntries={}", word & 0x3f);
-                if c.header_type() == HeaderType::Bridge {
-                    if let (Some(sec), Some(sub)) = (c.byte(at + 4), c.byte(at + 5)) {
-                        let _ = write!(out, ", secondary={sec}, subordinate={sub}");
-                    }
+                let _ = write!(out, "SATA HBA v{}.{}", (word >> 4) & 0xf, word & 0xf);
+                if opts.verbose >= 2 {
+                    pcicaps::sata_regs(out, c, at);
                 }
                 out.push('\n');
             }
+            cap_id::AF => {
+                out.push_str("PCI Advanced Features\n");
+                if opts.verbose >= 2 {
+                    pcicaps::af(out, c, at);
+                }
+            }
+            cap_id::EA => pcicaps::ea(out, c, at, word, opts.verbose >= 2),
             id => {
                 let _ = writeln!(out, "Capability ID {id:#x} [{word:04x}]");
             }
@@ -200,60 +214,6 @@ fn vendor_title(out: &mut String, dev: &Device, opts: &Options, at: usize, word:
         }
     }
     let _ = writeln!(out, "Len={:02x} <?>", word & 0xff);
-}
-
-fn ht_title(out: &mut String, word: u16) {
-    out.push_str("HyperTransport: ");
-    match word & 0xe000 {
-        0x0000 => {
-            out.push_str("Slave or Primary Interface\n");
-            return;
-        }
-        0x2000 => {
-            out.push_str("Host or Secondary Interface\n");
-            return;
-        }
-        _ => {}
-    }
-    let name = match word & 0xf800 {
-        0x4000 => "Switch",
-        0x8000 => "Interrupt Discovery and Configuration",
-        0x8800 => {
-            let _ = writeln!(
-                out,
-                "Revision ID: {:x}.{:02x}",
-                (word & 0xe0) >> 5,
-                word & 0x1f
-            );
-            return;
-        }
-        0x9000 => "UnitID Clumping",
-        0x9800 => "Extended Configuration Space Access",
-        0xa000 => "Address Mapping",
-        0xa800 => {
-            let _ = writeln!(
-                out,
-                "MSI Mapping Enable{} Fixed{}",
-                flag(word, 1),
-                flag(word, 2)
-            );
-            return;
-        }
-        0xb000 => "DirectRoute",
-        0xb800 => "VCSet",
-        0xc000 => "Retry Mode",
-        0xc800 => "X86 (reserved)",
-        0xd000 => "Gen3",
-        0xd800 => "Function-Level Extension",
-        0xe000 => "Power Management",
-        0xe800 => "High Node Count",
-        t => {
-            let _ = writeln!(out, "#{:02x}", t >> 11);
-            return;
-        }
-    };
-    out.push_str(name);
-    out.push('\n');
 }
 
 /// Titles of extended capabilities whose line is a fixed text.

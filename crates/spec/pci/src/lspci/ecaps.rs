@@ -5,35 +5,12 @@
 //! 3.9's words. A capability whose registers lie past the readable
 //! bytes prints no details (or `<unreadable>` where lspci does).
 
+use super::regs::Regs;
 use super::verbose::{bits, flag32};
 use crate::config::ConfigSpace;
 use std::fmt::Write;
 
 type Cs = ConfigSpace<Vec<u8>>;
-
-/// The capability at `at`, read with lspci's rules.
-#[derive(Clone, Copy)]
-struct Ecap<'a> {
-    c: &'a Cs,
-    at: usize,
-}
-
-impl Ecap<'_> {
-    fn b(&self, off: usize) -> u32 {
-        self.c.byte(self.at + off).map_or(0, u32::from)
-    }
-    fn w(&self, off: usize) -> u32 {
-        self.c.word(self.at + off).map_or(0, u32::from)
-    }
-    fn d(&self, off: usize) -> u32 {
-        self.c.dword(self.at + off).unwrap_or(0)
-    }
-    /// Whether `len` bytes from `off` could be read (lspci's
-    /// `config_fetch`).
-    fn has(&self, off: usize, len: usize) -> bool {
-        self.c.byte(self.at + off + len - 1).is_some()
-    }
-}
 
 /// Prints the detail lines of extended capability `id` at `at`, if it is
 /// one decoded here; `pcie_type` is the PCI Express device/port type.
@@ -45,7 +22,7 @@ pub(super) fn details(
     pcie_type: Option<u8>,
     verbose: u8,
 ) {
-    let e = Ecap { c, at };
+    let e = Regs { c, at };
     match id {
         0x02 | 0x09 => vc(out, e),
         0x05 => rclink(out, e),
@@ -69,7 +46,7 @@ pub(super) fn details(
     }
 }
 
-fn tph(out: &mut String, e: Ecap<'_>) {
+fn tph(out: &mut String, e: Regs<'_>) {
     if !e.has(4, 4) {
         return;
     }
@@ -98,7 +75,7 @@ fn ltr_scale(scale: u32) -> u64 {
     u64::from(1u32.wrapping_shl(scale * 5))
 }
 
-fn ltr(out: &mut String, e: Ecap<'_>) {
+fn ltr(out: &mut String, e: Regs<'_>) {
     if !e.has(4, 4) {
         return;
     }
@@ -108,7 +85,7 @@ fn ltr(out: &mut String, e: Ecap<'_>) {
     }
 }
 
-fn secondary(out: &mut String, e: Ecap<'_>) {
+fn secondary(out: &mut String, e: Regs<'_>) {
     if !e.has(4, 12) {
         return;
     }
@@ -134,7 +111,7 @@ fn secondary(out: &mut String, e: Ecap<'_>) {
     out.push('\n');
 }
 
-fn dpc(out: &mut String, e: Ecap<'_>) {
+fn dpc(out: &mut String, e: Regs<'_>) {
     if !e.has(4, 8) {
         return;
     }
@@ -173,7 +150,7 @@ fn dpc(out: &mut String, e: Ecap<'_>) {
     let _ = writeln!(out, "\t\tSource:\t{:04x}", e.w(0xa));
 }
 
-fn acs(out: &mut String, e: Ecap<'_>) {
+fn acs(out: &mut String, e: Regs<'_>) {
     if !e.has(4, 4) {
         return;
     }
@@ -190,7 +167,7 @@ fn acs(out: &mut String, e: Ecap<'_>) {
     let _ = writeln!(out, "\t\tACSCtl:\t{}", bits(e.w(6), ACS));
 }
 
-fn ari(out: &mut String, e: Ecap<'_>) {
+fn ari(out: &mut String, e: Regs<'_>) {
     if !e.has(4, 4) {
         return;
     }
@@ -206,7 +183,7 @@ fn ari(out: &mut String, e: Ecap<'_>) {
     );
 }
 
-fn ats(out: &mut String, e: Ecap<'_>) {
+fn ats(out: &mut String, e: Regs<'_>) {
     if !e.has(4, 4) {
         return;
     }
@@ -220,7 +197,7 @@ fn ats(out: &mut String, e: Ecap<'_>) {
     );
 }
 
-fn pri(out: &mut String, e: Ecap<'_>) {
+fn pri(out: &mut String, e: Regs<'_>) {
     if !e.has(4, 0xc) {
         return;
     }
@@ -238,7 +215,7 @@ fn pri(out: &mut String, e: Ecap<'_>) {
     );
 }
 
-fn pasid(out: &mut String, e: Ecap<'_>) {
+fn pasid(out: &mut String, e: Regs<'_>) {
     if !e.has(4, 4) {
         return;
     }
@@ -255,7 +232,7 @@ fn pasid(out: &mut String, e: Ecap<'_>) {
     );
 }
 
-fn sriov(out: &mut String, e: Ecap<'_>) {
+fn sriov(out: &mut String, e: Regs<'_>) {
     if !e.has(4, 0x3c) {
         return;
     }
@@ -329,7 +306,7 @@ fn sriov(out: &mut String, e: Ecap<'_>) {
     );
 }
 
-fn multicast(out: &mut String, e: Ecap<'_>, pcie_type: Option<u8>) {
+fn multicast(out: &mut String, e: Regs<'_>, pcie_type: Option<u8>) {
     if !e.has(4, 0x30) {
         return;
     }
@@ -382,7 +359,7 @@ fn table(tab: &[&str], i: u32) -> String {
         .map_or_else(|| format!("??{i}"), |s| (*s).to_string())
 }
 
-fn vc(out: &mut String, e: Ecap<'_>) {
+fn vc(out: &mut String, e: Regs<'_>) {
     const ARB: [&str; 8] = [
         "Fixed", "WRR32", "WRR64", "WRR128", "??4", "??5", "??6", "??7",
     ];
@@ -468,7 +445,7 @@ fn power_on(out: &mut String, name: &str, scale: u32, value: u32) {
     }
 }
 
-fn l1pm(out: &mut String, e: Ecap<'_>) {
+fn l1pm(out: &mut String, e: Regs<'_>) {
     if !e.has(4, 12) {
         out.push_str("\t\t<unreadable>\n");
         return;
@@ -529,7 +506,7 @@ fn granularity(v: u32, zero: &str) -> String {
     }
 }
 
-fn ptm(out: &mut String, e: Ecap<'_>) {
+fn ptm(out: &mut String, e: Regs<'_>) {
     if !e.has(4, 8) {
         out.push_str("\t\t<unreadable>\n");
         return;
@@ -548,7 +525,7 @@ fn ptm(out: &mut String, e: Ecap<'_>) {
     );
 }
 
-fn rclink(out: &mut String, e: Ecap<'_>) {
+fn rclink(out: &mut String, e: Regs<'_>) {
     if !e.has(4, 12) {
         return;
     }
@@ -597,7 +574,7 @@ fn rclink(out: &mut String, e: Ecap<'_>) {
     }
 }
 
-fn rcec(out: &mut String, e: Ecap<'_>, vvv: bool) {
+fn rcec(out: &mut String, e: Regs<'_>, vvv: bool) {
     if !e.has(0, 12) {
         return;
     }
@@ -649,7 +626,7 @@ fn rebar_size(out: &mut String, ld2: u32) {
     }
 }
 
-fn rebar(out: &mut String, e: Ecap<'_>) {
+fn rebar(out: &mut String, e: Regs<'_>) {
     let mut count = 1;
     let mut i = 0;
     while i < count {
@@ -686,7 +663,7 @@ fn rebar(out: &mut String, e: Ecap<'_>) {
     }
 }
 
-fn doe(out: &mut String, e: Ecap<'_>) {
+fn doe(out: &mut String, e: Regs<'_>) {
     if !e.has(4, 0x14) {
         out.push_str("\t\t<unreadable>\n");
         return;

@@ -6,8 +6,11 @@
 mod caps;
 mod details;
 mod ecaps;
+mod ht;
 pub mod json;
+mod pcicaps;
 mod pcie;
+mod regs;
 mod verbose;
 
 use crate::config::HeaderType;

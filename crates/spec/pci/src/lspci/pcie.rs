@@ -7,13 +7,11 @@
 //! Nothing is printed when the registers a block needs lie past the bytes
 //! that could be read (a 256-byte space with the capability near its end).
 
+use super::regs::Regs;
 use super::verbose::{bits, flag, flag32, has_memory_bar};
 use super::Device;
-use crate::config::ConfigSpace;
 use crate::PciePortType::{self as Ty, *};
 use std::fmt::Write;
-
-type Cs = ConfigSpace<Vec<u8>>;
 
 /// Register offsets inside the capability.
 mod reg {
@@ -34,27 +32,6 @@ mod reg {
     pub const LNKCAP2: usize = 0x2c;
     pub const LNKCTL2: usize = 0x30;
     pub const LNKSTA2: usize = 0x32;
-}
-
-/// Reads the capability's registers; callers check the span first.
-#[derive(Clone, Copy)]
-struct Regs<'a> {
-    c: &'a Cs,
-    at: usize,
-}
-
-impl Regs<'_> {
-    fn w(&self, off: usize) -> u16 {
-        self.c.word(self.at + off).unwrap_or(0)
-    }
-    fn d(&self, off: usize) -> u32 {
-        self.c.dword(self.at + off).unwrap_or(0)
-    }
-    /// Whether `len` bytes from `off` could be read (lspci's
-    /// `config_fetch`).
-    fn has(&self, off: usize, len: usize) -> bool {
-        self.c.byte(self.at + off + len - 1).is_some()
-    }
 }
 
 /// Prints the detail lines for the capability at `at` whose capabilities
@@ -204,7 +181,7 @@ fn device(out: &mut String, r: Regs<'_>, ty: Ty) {
     }
     out.push('\n');
 
-    let w = r.w(reg::DEVCTL);
+    let w = r.w16(reg::DEVCTL);
     let _ = write!(
         out,
         "\t\tDevCtl:\t{}\n\t\t\t{}",
@@ -233,7 +210,7 @@ fn device(out: &mut String, r: Regs<'_>, ty: Ty) {
         128u32 << ((w >> 12) & 7)
     );
 
-    let w = r.w(reg::DEVSTA);
+    let w = r.w16(reg::DEVSTA);
     let _ = writeln!(
         out,
         "\t\tDevSta:\t{} {}",
@@ -300,7 +277,7 @@ fn link1(out: &mut String, r: Regs<'_>, ty: Ty) {
     ];
     let _ = writeln!(out, "\n\t\t\t{}", bits(t, &b));
 
-    let w = r.w(reg::LNKCTL);
+    let w = r.w16(reg::LNKCTL);
     let _ = write!(
         out,
         "\t\tLnkCtl:\tASPM {};",
@@ -324,7 +301,7 @@ fn link1(out: &mut String, r: Regs<'_>, ty: Ty) {
         bits(w.into(), &b)
     );
 
-    let w = r.w(reg::LNKSTA);
+    let w = r.w16(reg::LNKSTA);
     let (speed, width) = (u32::from(w & 0xf), u32::from((w >> 4) & 0x3f));
     let b = [
         ("TrErr", 0x400),
@@ -367,7 +344,7 @@ fn slot_regs(out: &mut String, r: Regs<'_>) {
     let b = [("Interlock", 1 << 17), ("NoCompl", 1 << 18)];
     let _ = writeln!(out, "; {}", bits(t, &b));
 
-    let w = r.w(reg::SLTCTL);
+    let w = r.w16(reg::SLTCTL);
     let b = [
         ("AttnBtn", 1),
         ("PwrFlt", 2),
@@ -387,7 +364,7 @@ fn slot_regs(out: &mut String, r: Regs<'_>) {
         flag(w, 0x800),
     );
 
-    let w = r.w(reg::SLTSTA);
+    let w = r.w16(reg::SLTSTA);
     let status = [
         ("AttnBtn", 1),
         ("PowerFlt", 2),
@@ -406,7 +383,7 @@ fn slot_regs(out: &mut String, r: Regs<'_>) {
 }
 
 fn root_regs(out: &mut String, r: Regs<'_>) {
-    let _ = writeln!(out, "\t\tRootCap: CRSVisible{}", flag(r.w(reg::RTCAP), 1));
+    let _ = writeln!(out, "\t\tRootCap: CRSVisible{}", flag(r.w16(reg::RTCAP), 1));
     let b = [
         ("ErrCorrectable", 1),
         ("ErrNon-Fatal", 2),
@@ -414,7 +391,7 @@ fn root_regs(out: &mut String, r: Regs<'_>) {
         ("PMEIntEna", 8),
         ("CRSVisible", 0x10),
     ];
-    let _ = writeln!(out, "\t\tRootCtl: {}", bits(r.w(reg::RTCTL).into(), &b));
+    let _ = writeln!(out, "\t\tRootCtl: {}", bits(r.w16(reg::RTCTL).into(), &b));
     let s = r.d(reg::RTSTA);
     let _ = writeln!(
         out,
@@ -532,7 +509,7 @@ fn device2(out: &mut String, r: Regs<'_>, ty: Ty, mem_bar: bool) {
         out.push('\n');
     }
 
-    let w = r.w(reg::DEVCTL2);
+    let w = r.w16(reg::DEVCTL2);
     let _ = write!(
         out,
         "\t\tDevCtl2: Completion Timeout: {}, TimeoutDis{} LTR{} 10BitTagReq{} OBFF {},",
@@ -654,7 +631,7 @@ fn link2(out: &mut String, r: Regs<'_>, ty: Ty, cap2: bool) {
                 flag32(l, 1 << 31),
             );
         }
-        let w = r.w(reg::LNKCTL2);
+        let w = r.w16(reg::LNKCTL2);
         let _ = write!(
             out,
             "\t\tLnkCtl2: Target Link Speed: {}, EnterCompliance{} SpeedDis{}",
@@ -674,7 +651,7 @@ fn link2(out: &mut String, r: Regs<'_>, ty: Ty, cap2: bool) {
             compliance_preset((w >> 12) & 0xf),
         );
     }
-    let w = r.w(reg::LNKSTA2);
+    let w = r.w16(reg::LNKSTA2);
     let eq1 = [("EqualizationComplete", 2), ("EqualizationPhase1", 4)];
     let eq2 = [
         ("EqualizationPhase2", 8),
