@@ -92,7 +92,7 @@ d.cap(0xc0,0x13,b'\0'*4)
 d.cap(0xd0,0x03,b'\0'*6)
 d.cap(0xe0,0x0a,struct.pack('<H',0x20a0))
 d.cap(0xe4,0x04,struct.pack('<H',0x1223))
-d.cap(0xe8,0x14,struct.pack('<H',0x0002))
+d.cap(0xe8,0x14,struct.pack('<H',0x0000))  # EA, no entries (lspci 3.9 aborts on one of size 0)
 d.cap(0xf0,0x15,struct.pack('<H',0xabcd))
 devs.append(d)
 # 7: unknown vendor/device, unknown class, domain 0001, 64-byte dump only
@@ -308,6 +308,18 @@ if sys.argv[1:] == ["ecaps"]:
         d.ecap(at, cid, 1, bytes([7] + [random.getrandbits(8) for _ in range(0xffc - at - 1)]))
         d.end = 0x110
         d.tail = at & ~0xf
+        devs.append(d)
+    # CXL port extensions DVSECs (vendor 1e98, ID 3) of every length around
+    # the decoded size, and other vendors' DVSECs, with random registers.
+    for i, ln in enumerate([8, 15, 16, 0x24, 0x27, 0x28, 0x2c, 0x30, 0x28, 0x28]):
+        n += 1
+        d = D("00:%02x.0" % n, 0x8086, 0x3400 + n, 0x0604, htype=1)
+        d.cap(0x40, 0x10, struct.pack('<H', 0x42))
+        vendor = 0x1e98 if i < 8 else 0x8086
+        hdr = struct.pack('<IH', vendor | random.getrandbits(4) << 16 | ln << 20, 3)
+        d.ecap(0x100, 0x0023, 1, hdr + fill("rand", 0x36))
+        d.end = 0x140
+        d.tail = 0xff0
         devs.append(d)
     def sparse(d):
         out = ["%s pcibox synthetic device" % d.addr]

@@ -316,14 +316,18 @@ fn show_ext_caps(out: &mut String, dev: &Device, opts: &Options, pcie_type: Opti
             ext_cap_id::DVSEC => match (c.dword(at + 4), c.word(at + 8)) {
                 (Some(h1), Some(h2)) => {
                     let vendor = h1 & 0xffff;
+                    let len = h1 >> 20;
+                    // CXL (vendor 1e98) is decoded further with -vv.
+                    let cxl = vendor == 0x1e98 && len >= 16;
                     let _ = writeln!(
                         out,
-                        "Designated Vendor-Specific: Vendor={vendor:04x} ID={h2:04x} Rev={} Len={}{}",
+                        "Designated Vendor-Specific: Vendor={vendor:04x} ID={h2:04x} Rev={} Len={len}{}",
                         (h1 >> 16) & 0xf,
-                        h1 >> 20,
-                        // CXL (vendor 1e98) is decoded further with -vv.
-                        if vendor == 0x1e98 { ": CXL" } else { " <?>" }
+                        if cxl { ": CXL" } else { " <?>" }
                     );
+                    if cxl && opts.verbose >= 2 {
+                        super::ecaps::cxl(out, c, at, h2, len);
+                    }
                 }
                 _ => out.push_str("Designated Vendor-Specific: <unreadable>\n"),
             },
