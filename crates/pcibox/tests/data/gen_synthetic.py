@@ -321,6 +321,23 @@ if sys.argv[1:] == ["ecaps"]:
         d.end = 0x140
         d.tail = 0xff0
         devs.append(d)
+    # CXL device DVSECs (ID 0) of revisions 0-3 and lengths around the
+    # decoded size; each range's type, class and interleave codes are kept
+    # inside lspci's tables (lspci reads past them otherwise).
+    for i in range(12):
+        n += 1
+        d = D("00:%02x.0" % n, 0x8086, 0x3400 + n, 0x0200)
+        d.cap(0x40, 0x10, struct.pack('<H', 0x02))
+        hdr = struct.pack('<IH', 0x1e98 | (i % 4) << 16 | [0x38, 0x3c, 0x37, 0x38][i // 3 % 4] << 20, 0)
+        body = bytearray(hdr + fill("rand", 0x36))
+        for off in (0x18, 0x28):
+            w = struct.unpack_from('<H', body, off)[0] & ~0x1ffc
+            w |= random.randrange(3) << 2 | random.randrange(3) << 5 | random.randrange(8) << 8
+            struct.pack_into('<H', body, off, w)
+        d.ecap(0x100, 0x0023, 1, bytes(body))
+        d.end = 0x140
+        d.tail = 0xff0
+        devs.append(d)
     def sparse(d):
         out = ["%s pcibox synthetic device" % d.addr]
         for r in list(range(0, d.end, 16)) + list(range(d.tail, 0x1000, 16)):

@@ -326,7 +326,7 @@ fn show_ext_caps(out: &mut String, dev: &Device, opts: &Options, pcie_type: Opti
                         if cxl { ": CXL" } else { " <?>" }
                     );
                     if cxl && opts.verbose >= 2 {
-                        super::ecaps::cxl(out, c, at, h2, len);
+                        super::cxl::details(out, c, at, h2, (h1 >> 16) & 0xf, len);
                     }
                 }
                 _ => out.push_str("Designated Vendor-Specific: <unreadable>\n"),

@@ -354,7 +354,7 @@ fn multicast(out: &mut String, e: Regs<'_>, pcie_type: Option<u8>) {
 }
 
 /// `tab[i]`, or `??i` past the table (lspci's `TABLE`).
-fn table(tab: &[&str], i: u32) -> String {
+pub(super) fn table(tab: &[&str], i: u32) -> String {
     tab.get(i as usize)
         .map_or_else(|| format!("??{i}"), |s| (*s).to_string())
 }
@@ -686,31 +686,4 @@ fn doe(out: &mut String, e: Regs<'_>) {
         ("ObjectReady", 1 << 31),
     ];
     let _ = writeln!(out, "\t\tDOESta: {}", bits(e.d(0xc), &sta));
-}
-
-/// A CXL DVSEC (`id`, `len` bytes). Only the extensions DVSEC for ports
-/// (ID 3) is decoded; lspci 3.9's decoders of the others misread or abort
-/// on many register values.
-pub(super) fn cxl(out: &mut String, c: &Cs, at: usize, id: u16, len: u32) {
-    let e = Regs { c, at };
-    if id != 3 || len < 0x28 || !e.has(0, 0x14) {
-        return;
-    }
-    // lspci tests the status register against its own offset (0x0a).
-    let _ = writeln!(out, "\t\tCXLPortSta:\tPMComplete{}", flag32(e.w(0xa), 0xa));
-    let b = [
-        ("UnmaskSBR", 1),
-        ("UnmaskLinkDisable", 2),
-        ("AltMem", 4),
-        ("AltBME", 8),
-        ("ViralEnable", 0x4000),
-    ];
-    let _ = writeln!(out, "\t\tCXLPortCtl:\t{}", bits(e.w(0xc), &b));
-    let _ = writeln!(out, "\t\tAlternateBus:\t{:02x}-{:02x}", e.b(0xe), e.b(0xf));
-    let _ = writeln!(
-        out,
-        "\t\tAlternateBus:\t{:04x}-{:04x}",
-        e.w(0x10),
-        e.w(0x12)
-    );
 }

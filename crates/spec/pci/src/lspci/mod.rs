@@ -4,6 +4,7 @@
 //! config space is well formed.
 
 mod caps;
+mod cxl;
 mod details;
 mod ecaps;
 mod ht;
