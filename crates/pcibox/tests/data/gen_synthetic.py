@@ -338,6 +338,19 @@ if sys.argv[1:] == ["ecaps"]:
         d.end = 0x140
         d.tail = 0xff0
         devs.append(d)
+    # The other CXL DVSECs lspci 3.9 decodes without reading past its
+    # fetch: GPF for ports (4) and devices (5), the register locator (8),
+    # MLD (9, nothing printed) and IDs it does not know (1, 6, 0xb, 0xff).
+    for i, cid in enumerate([4, 4, 4, 5, 5, 5, 8, 8, 8, 9, 1, 6, 0xb, 0xff]):
+        n += 1
+        d = D("00:%02x.0" % n, 0x8086, 0x3400 + n, 0x0604, htype=1)
+        d.cap(0x40, 0x10, struct.pack('<H', 0x42))
+        ln = random.choice([0x10, 0x14, 0x1c, 0x24, 0x2c, 0x3c])
+        hdr = struct.pack('<IH', 0x1e98 | random.getrandbits(4) << 16 | ln << 20, cid)
+        d.ecap(0x100, 0x0023, 1, hdr + fill("rand", 0x36))
+        d.end = 0x140
+        d.tail = 0xff0
+        devs.append(d)
     def sparse(d):
         out = ["%s pcibox synthetic device" % d.addr]
         for r in list(range(0, d.end, 16)) + list(range(d.tail, 0x1000, 16)):

@@ -1,6 +1,8 @@
 //! `-vv` detail lines under CXL's Designated Vendor-Specific capabilities
-//! (vendor 1e98): the device DVSEC (ID 0) and the port extensions DVSEC
-//! (ID 3), in pciutils 3.9's words.
+//! (vendor 1e98): device (ID 0), port extensions (3), GPF for ports (4)
+//! and devices (5) and the register locator (8), in pciutils 3.9's words;
+//! lspci's `Unknown ID` line for IDs it has no decoder for. The function
+//! map (2) and Flex Bus port (7) DVSECs are not decoded.
 
 use super::ecaps::table;
 use super::regs::Regs;
@@ -16,9 +18,34 @@ type Cs = ConfigSpace<Vec<u8>>;
 pub(super) fn details(out: &mut String, c: &Cs, at: usize, id: u16, rev: u32, len: u32) {
     let e = Regs { c, at };
     match id {
-        0 if rev >= 1 && len >= 0x38 && e.has(0, 0x38) => cxl_device(out, e),
-        3 if len >= 0x28 && e.has(0, 0x14) => cxl_port(out, e),
-        _ => {}
+        0 => {
+            if rev >= 1 && len >= 0x38 && e.has(0, 0x38) {
+                cxl_device(out, e);
+            }
+        }
+        3 => {
+            if len >= 0x28 && e.has(0, 0x14) {
+                cxl_port(out, e);
+            }
+        }
+        4 => {
+            if e.has(0, 0x10) {
+                gpf_port(out, e);
+            }
+        }
+        5 => {
+            if e.has(0, 0x10) {
+                gpf_device(out, e);
+            }
+        }
+        8 => register_locator(out, e, len as usize),
+        // Function map (2) and Flex Bus port (7) are not decoded; lspci 3.9
+        // reads bytes it never fetched there and aborts. MLD (9) prints
+        // nothing.
+        2 | 7 | 9 => {}
+        _ => {
+            let _ = writeln!(out, "\t\tUnknown ID {id:04x}");
+        }
     }
 }
 
@@ -106,4 +133,70 @@ fn cxl_port(out: &mut String, e: Regs<'_>) {
         e.w(0x10),
         e.w(0x12)
     );
+}
+
+/// A GPF time: `base` in the unit `scale` picks (1, 10 or 100 µs, ms or
+/// s); lspci names reserved scales first.
+fn gpf_time(out: &mut String, name: &str, w: u32) {
+    let (base, scale) = (w & 0xf, (w >> 8) & 0xf);
+    let value = match scale {
+        2 | 5 => base * 100,
+        1 | 4 | 7 => base * 10,
+        0 | 3 | 6 => base,
+        _ => {
+            let _ = writeln!(out, "\t\tReserved time scale encoding {scale:x}");
+            base
+        }
+    };
+    // lspci 3.9 gives 10 s its factor but no unit.
+    let unit = match scale {
+        0..=2 => "us",
+        3..=5 => "ms",
+        6 => "s",
+        _ => "<?>",
+    };
+    let _ = writeln!(out, "\t\t{name}: {value}{unit}");
+}
+
+fn gpf_port(out: &mut String, e: Regs<'_>) {
+    gpf_time(out, "GPF Phase 1 Timeout", e.w(0xc));
+    gpf_time(out, "GPF Phase 2 Timeout", e.w(0xe));
+}
+
+fn gpf_device(out: &mut String, e: Regs<'_>) {
+    gpf_time(out, "GPF Phase 2 Duration", e.w(0xa));
+    let _ = writeln!(out, "\t\tGPF Phase 2 Power: {}mW", e.d(0xc));
+}
+
+/// The register blocks a CXL register locator lists (those with an ID).
+fn register_locator(out: &mut String, e: Regs<'_>, len: usize) {
+    let names = [
+        "empty",
+        "component registers",
+        "BAR virtualization",
+        "CXL device registers",
+    ];
+    for i in 0.. {
+        let pos = 0xc + 8 * i;
+        if pos + 7 >= len {
+            break;
+        }
+        let (lo, hi) = (e.d(pos), e.d(pos + 4));
+        let id = (lo >> 8) & 0xff;
+        if id == 0 {
+            continue;
+        }
+        let name = match names.get(id as usize) {
+            Some(n) => n,
+            None if id == 0xff => "vendor-specific",
+            None => "<?>",
+        };
+        let base = (u64::from(hi) << 32) | u64::from(lo & 0xffff_0000);
+        let _ = writeln!(
+            out,
+            "\t\tBlock{}: BIR: bar{}, ID: {name}, offset: {base:016x}",
+            i + 1,
+            lo & 7
+        );
+    }
 }
