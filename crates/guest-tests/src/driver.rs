@@ -28,7 +28,7 @@ pub enum Transport {
     VfioUser,
 }
 
-pub const NOBODY: u32 = 65534;
+const NOBODY: u32 = 65534;
 const SOCK_DIR: &str = "/run/pcibox";
 const PCIBOX: &str = "/bin/pcibox";
 
@@ -93,11 +93,10 @@ impl Driver {
 
     /// A `/bin/pcibox` command to spawn, with the twin's user set.
     pub fn command(&self) -> Command {
-        let mut c = Command::new(PCIBOX);
-        if self.transport == Transport::VfioUser {
-            c.uid(NOBODY).gid(NOBODY).current_dir("/");
+        match self.transport {
+            Transport::Vfio => Command::new(PCIBOX),
+            Transport::VfioUser => nobody(PCIBOX),
         }
-        c
     }
 
     /// Opens `bdf` in the test process (root): VFIO, or in the twin a vfio-user client of the
@@ -134,14 +133,18 @@ impl Driver {
     }
 }
 
-/// Runs `program ARGS` as nobody:nobody (no supplementary groups, hence no capabilities).
+/// `program` to run as nobody:nobody (no supplementary groups, hence no capabilities), in `/`.
+pub fn nobody(program: &str) -> Command {
+    let mut c = Command::new(program);
+    c.uid(NOBODY).gid(NOBODY).current_dir("/");
+    c
+}
+
+/// Runs `program ARGS` as nobody to completion.
 pub fn as_nobody(program: &str, args: &[&str]) -> Result<Output, Failure> {
     let cmdline = format!("(as nobody) {program} {}", args.join(" "));
-    let out = Command::new(program)
+    let out = nobody(program)
         .args(args)
-        .uid(NOBODY)
-        .gid(NOBODY)
-        .current_dir("/")
         .output()
         .map_err(|e| Failure::new(format!("{cmdline}: {e}")))?;
     Ok(Output {

@@ -8,12 +8,11 @@
 //! (all but `e1000e-not-a-nic`) also run over vfio-user as their `vfio-user-` twins
 //! ([`crate::driver`]).
 
-use crate::driver::{as_nobody, Served, NOBODY};
+use crate::driver::{as_nobody, nobody, Served};
 use crate::guest::{self, Output, E1000E_BDF, NVME_BDF};
 use crate::test::{Ctx, Disk, Failure, Needs, Outcome, Test};
 use crate::{ensure, ensure_eq};
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 pub const TESTS: &[Test] = &[
@@ -223,10 +222,8 @@ fn client_killed(_ctx: &Ctx) -> Outcome {
     let up = start.elapsed();
     println!("vfio-user-client-killed: bring-up and one ping take {up:?}");
     for i in 0..20u64 {
-        let mut child = Command::new("/bin/pcibox")
+        let mut child = nobody("/bin/pcibox")
             .args(ping("100000"))
-            .uid(NOBODY)
-            .gid(NOBODY)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
