@@ -1,5 +1,5 @@
 //! The pcibox driver kit: the interface every driver uses and every backend
-//! implements — the four groups of seed 000's hypercalls.
+//! implements — the four groups of the rump kernel PCI hypercalls (docs/architecture.md).
 //!
 //! - [`Backend`]: the public, object-safe trait a way of reaching a device
 //!   implements (Linux VFIO in `pcibox-vfio`, the vfio-user client, models).

@@ -97,9 +97,10 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// `../shared/fixtures/pci-config` beside the repository.
+/// Real config spaces of a small VM, kept in `tests/data/pci-config`
+/// (provenance in its README).
 fn fixtures() -> PathBuf {
-    let dir = repo_root().join("../shared/fixtures/pci-config");
+    let dir = repo_root().join("crates/pcibox/tests/data/pci-config");
     assert!(dir.is_dir(), "fixtures missing at {}", dir.display());
     dir
 }

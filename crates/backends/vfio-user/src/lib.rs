@@ -1,4 +1,4 @@
-//! vfio-user for pcibox: the split channel of seed 003 (pcifront/pciback),
+//! vfio-user for pcibox: the split channel of Xen's pcifront/pciback,
 //! as today's vfio-user protocol (`vfio-user-wire`).
 //!
 //! - [`Server`] exports any kit [`pcibox_kit::Device`] on a Unix socket, to
