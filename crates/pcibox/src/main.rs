@@ -7,7 +7,7 @@
 mod cmd;
 mod device;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
@@ -37,6 +37,10 @@ enum Command {
     Net(cmd::net::Args),
     /// Export a device over vfio-user (one client at a time).
     ServeDevice(cmd::serve_device::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(cmd::completions::CompletionArgs),
+    /// Print the man page (or write every page into a folder with --dir).
+    Man(cmd::completions::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +60,8 @@ fn main() -> ExitCode {
         Command::Nvme(args) => cmd::nvme::run(args),
         Command::Net(args) => cmd::net::run(args),
         Command::ServeDevice(args) => cmd::serve_device::run(args),
+        Command::Completions(args) => cmd::completions::completions(args, Cli::command()),
+        Command::Man(args) => cmd::completions::man(args, Cli::command()),
     };
     match result {
         Ok(code) => code,

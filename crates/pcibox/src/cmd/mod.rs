@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod claim;
+pub mod completions;
 pub mod lspci;
 pub mod net;
 pub mod nvme;
