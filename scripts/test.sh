@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 # Host packages the tests run against (real tools nobody here wrote).
 # One list for the whole project: add-only, keep it sorted.
-packages=(busybox-static cpio fdisk gdisk pciutils python3-pyxs qemu-system-x86 xenstore-utils)
+packages=(busybox-static cpio fdisk gdisk groff-base pciutils python3-pyxs qemu-system-x86 xenstore-utils)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -26,9 +26,14 @@ step() { echo "== $*"; "$@"; }
 # A merge conflict left in a tracked file is a failure, whatever else passes.
 no_conflict_markers() { ! git grep -nE '^(<<<<<<< |>>>>>>> )' -- . ':!Cargo.lock'; }
 step no_conflict_markers
+# The repository stands alone: nothing tracked points at folders beside the clone.
+no_outside_paths() { ! git grep -nE '[.][.]/shared|/work/shared' -- . ':!scripts/test.sh'; }
+step no_outside_paths
 step cargo fmt --all --check
 step cargo clippy --workspace --all-targets --locked -- -D warnings
 step cargo test --workspace --locked
+# The same tests from a fresh clone of HEAD in an empty folder.
+step ./scripts/clean-clone-test.sh
 # The rig proves it reports failures, panics, aborts and hangs. (The e1000e
 # no-quiesce self-test depends on QEMU timing; run it by name, see docs/e1000e.md.)
 step cargo xtask e2e --self-test rig-selftest
