@@ -2,6 +2,8 @@
 //! subcommand appears, the bash script parses, and every page renders
 //! through the real groff without a warning.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 use std::process::Command;
 
