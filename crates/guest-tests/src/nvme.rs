@@ -33,7 +33,7 @@ pub const TESTS: &[Test] = &[
     },
     Test {
         name: "nvme-partitions-damaged-gpt",
-        about: "a damaged primary GPT is recovered from the backup, as the host's sfdisk does",
+        about: "a damaged primary GPT recovered from the backup = host sfdisk --dump, sgdisk -p",
         run: partitions_damaged,
         needs: Needs::DEFAULT.disk(Disk::DamagedGpt).timeout_s(40).twin_over_vfio_user(),
     },
@@ -209,7 +209,10 @@ fn partitions_damaged(ctx: &Ctx) -> Outcome {
     if user_disk(ctx)? {
         return Ok(());
     }
-    compare_sfdisk(ctx)?;
+    let name = compare_sfdisk(ctx)?;
+    // sgdisk regenerates a main header from the backup: its entry array right below the
+    // first usable LBA (2016 on this image), which we print too.
+    compare_sgdisk(ctx, &name)?;
     let out = run(ctx, &["partitions", "--json"])?.ok()?;
     ensure!(
         out.stderr.contains("primary GPT damaged") && out.stderr.contains("header CRC32"),

@@ -190,10 +190,8 @@ fn partitions(args: &Args, name: &str, as_sgdisk: bool) -> Result<ExitCode, supe
     } else {
         print!("{}", sfdisk::dump(&table, name));
     }
-    if let Table::Gpt(g) = &table {
-        if let Some(problem) = &g.primary_problem {
-            eprintln!("pcibox: warning: primary GPT damaged ({problem}); used the backup");
-        }
+    for warning in table.warnings() {
+        eprintln!("pcibox: warning: {warning}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -13,6 +13,7 @@ pub fn table(data: &[u8]) {
     if let Ok(table) = read_table(&mut SliceSource::new(image, block_size)) {
         let text = sfdisk::dump(&table, "fuzz.img");
         assert!(text.starts_with("label: "));
+        let _ = table.warnings();
         if let Table::Gpt(g) = &table {
             let _ = sgdisk::print(g, "fuzz.img");
         }

@@ -3,6 +3,7 @@
 
 use crate::crc32::crc32;
 use crate::guid::Guid;
+use crate::mbr::MbrKind;
 use crate::{read, BlockSource, Error};
 use serde::Serialize;
 
@@ -253,35 +254,84 @@ pub enum HeaderSource {
 /// A GPT as read from a disk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Gpt {
-    /// The header used.
+    /// The header used: the table's fields.
     pub header: GptHeader,
     /// The used entries, in array order.
     pub entries: Vec<GptEntry>,
+    /// Where they were read: `header.entries_lba`, except when the primary header was sound
+    /// but its array and the backup header were not — then the backup's copy of the array,
+    /// found where sgdisk looks for it (`header.last_usable + 1`) and checked against the
+    /// primary's entry-array CRC32.
+    pub array_lba: u64,
     /// Which header was used.
     pub source: HeaderSource,
-    /// Why the primary was rejected, when the backup was used.
+    /// Why the primary (its header or its entry array) was rejected.
     pub primary_problem: Option<String>,
+    /// The primary header when it was sound itself and only its entry array was not (the
+    /// backup's entries were used); `sgdisk -p` shows this header.
+    pub primary_header: Option<Box<GptHeader>>,
+    /// Why the backup was rejected, when the primary was used and its backup checked.
+    pub backup_problem: Option<String>,
+    /// What LBA 0 holds (protective, hybrid, or no MBR at all).
+    pub mbr: MbrKind,
     /// Logical block size of the disk.
     pub block_size: u32,
     /// Number of blocks of the disk.
     pub num_blocks: u64,
 }
 
+/// Why the header and array at one LBA were rejected.
+struct Rejected {
+    problem: String,
+    /// The header, when its block verified (signature, size, CRC32).
+    header: Option<GptHeader>,
+    /// Whether only the entry array failed (the header's fields were sound).
+    array_only: bool,
+}
+
 /// Reads and checks the header at `lba` and its entry array.
 fn read_at(
     src: &mut dyn BlockSource,
     lba: u64,
-) -> Result<Result<(GptHeader, Vec<GptEntry>), String>, Error> {
+) -> Result<Result<(GptHeader, Vec<GptEntry>), Rejected>, Error> {
     let (bs, n) = (src.block_size(), src.num_blocks());
     let block = read(src, lba, 1)?;
     let header = match HeaderView::new_checked(&block) {
         Ok(v) => v.parse(),
-        Err(e) => return Ok(Err(e)),
+        Err(problem) => {
+            return Ok(Err(Rejected {
+                problem,
+                header: None,
+                array_only: false,
+            }))
+        }
     };
-    if let Err(e) = header.check(lba, n, bs) {
-        return Ok(Err(e));
+    if let Err(problem) = header.check(lba, n, bs) {
+        return Ok(Err(Rejected {
+            problem,
+            header: Some(header),
+            array_only: false,
+        }));
     }
-    let mut array = read(src, header.entries_lba, header.array_blocks(bs))?;
+    match read_array(src, &header, header.entries_lba)? {
+        Ok(entries) => Ok(Ok((header, entries))),
+        Err(problem) => Ok(Err(Rejected {
+            problem,
+            header: Some(header),
+            array_only: true,
+        })),
+    }
+}
+
+/// Reads the entry array `header` describes from `lba` and checks it against the header's
+/// CRC32.
+fn read_array(
+    src: &mut dyn BlockSource,
+    header: &GptHeader,
+    lba: u64,
+) -> Result<Result<Vec<GptEntry>, String>, Error> {
+    let blocks = header.array_blocks(src.block_size());
+    let mut array = read(src, lba, blocks)?;
     array.truncate(header.array_bytes() as usize);
     let computed = crc32(&array);
     if computed != header.entries_crc {
@@ -290,16 +340,33 @@ fn read_at(
             header.entries_crc
         )));
     }
-    let entries = array
+    Ok(Ok(array
         .chunks_exact(header.entry_size as usize)
         .enumerate()
         .filter_map(|(i, e)| GptEntry::parse(i as u32 + 1, e))
-        .collect();
-    Ok(Ok((header, entries)))
+        .collect()))
+}
+
+/// Checks the backup that a sound primary `header` names; `None` when it is sound too.
+fn check_backup(src: &mut dyn BlockSource, header: &GptHeader) -> Option<String> {
+    let lba = header.alternate_lba;
+    if lba <= 1 || lba >= src.num_blocks() {
+        return Some(format!(
+            "the primary puts it at LBA {lba}, which cannot hold it"
+        ));
+    }
+    match read_at(src, lba) {
+        Ok(Ok(_)) => None,
+        Ok(Err(r)) => Some(format!("at LBA {lba}: {}", r.problem)),
+        Err(e) => Some(e.to_string()),
+    }
 }
 
 /// Reads the GPT: the primary at LBA 1, else the backup (at the primary's alternate LBA when
-/// the primary header itself was sound, else at the last LBA).
+/// the primary header itself was sound, else at the last LBA). When the primary is used, the
+/// backup it names is checked too (`Gpt::backup_problem`). When both are damaged but the
+/// primary header is sound, the backup's copy of the entry array is used if it matches the
+/// primary's CRC32 (sgdisk does the same; see `Gpt::array_lba`).
 pub fn read_gpt(src: &mut dyn BlockSource) -> Result<Gpt, Error> {
     let (block_size, num_blocks) = (src.block_size(), src.num_blocks());
     if num_blocks < 3 {
@@ -307,43 +374,67 @@ pub fn read_gpt(src: &mut dyn BlockSource) -> Result<Gpt, Error> {
             "disk of {num_blocks} blocks cannot hold a GPT"
         )));
     }
-    let primary_problem = match read_at(src, 1)? {
+    let mbr = crate::mbr::kind(&read(src, 0, 1)?);
+    let gpt = |header: GptHeader, entries, array_lba, source| Gpt {
+        header,
+        entries,
+        array_lba,
+        source,
+        primary_problem: None,
+        primary_header: None,
+        backup_problem: None,
+        mbr,
+        block_size,
+        num_blocks,
+    };
+    let primary = match read_at(src, 1)? {
         Ok((header, entries)) => {
+            let backup_problem = check_backup(src, &header);
+            let lba = header.entries_lba;
             return Ok(Gpt {
-                header,
-                entries,
-                source: HeaderSource::Primary,
-                primary_problem: None,
-                block_size,
-                num_blocks,
-            })
+                backup_problem,
+                ..gpt(header, entries, lba, HeaderSource::Primary)
+            });
         }
-        Err(problem) => problem,
+        Err(rejected) => rejected,
     };
     // Where the primary header, if its own CRC was fine, says the backup is.
-    let hinted = read(src, 1, 1)
-        .ok()
-        .and_then(|b| {
-            HeaderView::new_checked(&b)
-                .ok()
-                .map(|v| v.parse().alternate_lba)
-        })
+    let hinted = primary
+        .header
+        .as_ref()
+        .map(|h| h.alternate_lba)
         .filter(|&l| l > 1 && l < num_blocks);
     let backup_lba = hinted.unwrap_or(num_blocks - 1);
-    match read_at(src, backup_lba)? {
-        Ok((header, entries)) => Ok(Gpt {
-            header,
-            entries,
-            source: HeaderSource::Backup,
-            primary_problem: Some(primary_problem),
-            block_size,
-            num_blocks,
-        }),
-        Err(backup) => Err(Error::GptDamaged {
-            primary: primary_problem,
-            backup: format!("at LBA {backup_lba}: {backup}"),
-        }),
+    let backup = match read_at(src, backup_lba)? {
+        Ok((header, entries)) => {
+            let lba = header.entries_lba;
+            return Ok(Gpt {
+                primary_header: primary.header.filter(|_| primary.array_only).map(Box::new),
+                primary_problem: Some(primary.problem),
+                ..gpt(header, entries, lba, HeaderSource::Backup)
+            });
+        }
+        Err(rejected) => format!("at LBA {backup_lba}: {}", rejected.problem),
+    };
+    if let Some(header) = primary.header.filter(|_| primary.array_only) {
+        let copy = header.last_usable.saturating_add(1);
+        let fits = copy
+            .checked_add(header.array_blocks(block_size))
+            .is_some_and(|end| end <= num_blocks);
+        if fits {
+            if let Ok(entries) = read_array(src, &header, copy)? {
+                return Ok(Gpt {
+                    primary_problem: Some(primary.problem),
+                    backup_problem: Some(backup),
+                    ..gpt(header, entries, copy, HeaderSource::Primary)
+                });
+            }
+        }
     }
+    Err(Error::GptDamaged {
+        primary: primary.problem,
+        backup,
+    })
 }
 
 /// Builds a whole GPT disk image in memory (primary and backup), for tests and fuzz seeds.

@@ -2,9 +2,11 @@
 //!
 //! Tables are read from any [`BlockSource`] (the NVMe driver's block API, a byte slice in
 //! tests and fuzzing). Every on-disk structure goes through a checked view; both GPT CRC32s
-//! are verified and the backup header is used when the primary is damaged. [`sfdisk`] and
-//! [`sgdisk`] format a table the way `sfdisk --dump` and `sgdisk -p` print it, and parse
-//! their output so tests can compare with the real tools.
+//! are verified on both copies, the backup is used when the primary is damaged, and
+//! [`Table::warnings`] says what was damaged. [`sfdisk`] and [`sgdisk`] format a table the
+//! way `sfdisk --dump` and `sgdisk -p` print it — also for damaged tables, where the two
+//! tools show different headers — and parse their output so tests can compare with the real
+//! tools (`tests/recovery.rs`).
 #![forbid(unsafe_code)]
 
 pub mod crc32;
@@ -15,9 +17,9 @@ pub mod mbr;
 pub mod sfdisk;
 pub mod sgdisk;
 
-pub use gpt::{Gpt, GptEntry, GptHeader};
+pub use gpt::{Gpt, GptEntry, GptHeader, HeaderSource};
 pub use guid::Guid;
-pub use mbr::{Mbr, MbrPartition};
+pub use mbr::{Mbr, MbrKind, MbrPartition};
 
 use serde::Serialize;
 
@@ -133,8 +135,9 @@ pub(crate) fn read(src: &mut dyn BlockSource, lba: u64, count: u64) -> Result<Ve
     Ok(buf)
 }
 
-/// Reads the partition table: GPT when the MBR is protective (type 0xEE) or absent but a GPT
-/// header is there, else the MBR.
+/// Reads the partition table: GPT when LBA 0 holds a protective or hybrid MBR (a 0xEE entry),
+/// or no MBR at all but a GPT; the MBR otherwise (also when a GPT header sits behind an MBR
+/// without a 0xEE entry, as sfdisk does: `Mbr::gpt_ignored` says so).
 pub fn read_table(src: &mut dyn BlockSource) -> Result<Table, Error> {
     let bs = src.block_size();
     if !(512..=65536).contains(&bs) || !bs.is_power_of_two() {
@@ -143,15 +146,59 @@ pub fn read_table(src: &mut dyn BlockSource) -> Result<Table, Error> {
     if src.num_blocks() < 1 {
         return Err(Error::NoTable);
     }
-    let lba0 = read(src, 0, 1)?;
-    let mbr = mbr::MbrSector::new_checked(&lba0[..512]).ok();
-    let protective = mbr.as_ref().is_some_and(|m| m.is_protective());
-    if protective || mbr.is_none() {
-        match gpt::read_gpt(src) {
-            Ok(g) => return Ok(Table::Gpt(g)),
-            Err(e) if protective => return Err(e),
-            Err(_) => return Err(Error::NoTable),
-        }
+    match mbr::kind(&read(src, 0, 1)?) {
+        MbrKind::Protective | MbrKind::Hybrid => gpt::read_gpt(src).map(Table::Gpt),
+        MbrKind::Missing => gpt::read_gpt(src)
+            .map(Table::Gpt)
+            .map_err(|_| Error::NoTable),
+        MbrKind::Dos => mbr::read_mbr(src).map(Table::Mbr),
     }
-    Ok(Table::Mbr(mbr::read_mbr(src)?))
+}
+
+impl Table {
+    /// What a reader should be told besides the table: damage recovered from, and tables
+    /// read or ignored against the letter of the specification. One sentence each.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        match self {
+            Table::Gpt(g) => {
+                match (&g.primary_problem, g.source) {
+                    (Some(p), HeaderSource::Backup) => {
+                        w.push(format!("primary GPT damaged ({p}); used the backup"))
+                    }
+                    (Some(p), HeaderSource::Primary) => w.push(format!(
+                        "primary GPT damaged ({p}); used its header with the backup's copy \
+                         of the entry array at LBA {}",
+                        g.array_lba
+                    )),
+                    (None, _) => {}
+                }
+                if let Some(p) = &g.backup_problem {
+                    let used = if g.primary_problem.is_none() {
+                        "; used the primary"
+                    } else {
+                        ""
+                    };
+                    w.push(format!("backup GPT damaged ({p}){used}"));
+                }
+                if g.mbr == MbrKind::Missing {
+                    w.push(
+                        "no MBR in LBA 0 (no 55 AA signature); read the GPT without a \
+                         protective MBR"
+                            .into(),
+                    );
+                }
+            }
+            Table::Mbr(m) => {
+                if m.gpt_ignored {
+                    w.push(
+                        "LBA 1 holds a GPT header, ignored: the MBR in LBA 0 has no \
+                         protective (0xEE) entry"
+                            .into(),
+                    );
+                }
+            }
+        }
+        w
+    }
 }

@@ -68,6 +68,43 @@ impl<'a> MbrSector<'a> {
     pub fn is_protective(&self) -> bool {
         (0..4).any(|i| self.entry(i).kind == 0xee)
     }
+    /// Whether all 16 bytes of entry `i` are zero (sfdisk lists every other entry, whatever
+    /// its type or size).
+    pub fn is_cleared(&self, i: usize) -> bool {
+        self.buf[ENTRIES + 16 * i..ENTRIES + 16 * i + 16]
+            .iter()
+            .all(|&b| b == 0)
+    }
+}
+
+/// What LBA 0 holds, as far as a GPT is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MbrKind {
+    /// An MBR whose only used type is 0xEE.
+    Protective,
+    /// An MBR with a 0xEE entry and other typed entries (a hybrid MBR).
+    Hybrid,
+    /// An MBR (55 AA signature) without a 0xEE entry.
+    Dos,
+    /// No 55 AA signature: no MBR at all.
+    Missing,
+}
+
+/// Classifies LBA 0 (the way util-linux's libfdisk tells protective from hybrid: any type
+/// other than 0x00 and 0xEE next to a 0xEE entry makes it hybrid).
+pub fn kind(lba0: &[u8]) -> MbrKind {
+    let Ok(sector) = MbrSector::new_checked(lba0) else {
+        return MbrKind::Missing;
+    };
+    if !sector.is_protective() {
+        return MbrKind::Dos;
+    }
+    if (0..4).any(|i| !matches!(sector.entry(i).kind, 0x00 | 0xee)) {
+        MbrKind::Hybrid
+    } else {
+        MbrKind::Protective
+    }
 }
 
 /// A partition with absolute LBAs.
@@ -96,6 +133,9 @@ pub struct Mbr {
     pub block_size: u32,
     /// Number of blocks of the disk.
     pub num_blocks: u64,
+    /// LBA 1 holds a GPT header that verifies, ignored because LBA 0 has no 0xEE entry (as
+    /// sfdisk ignores it; sgdisk refuses such a disk).
+    pub gpt_ignored: bool,
 }
 
 /// Reads the MBR and follows the EBR chain of its extended partition.
@@ -107,7 +147,7 @@ pub fn read_mbr(src: &mut dyn BlockSource) -> Result<Mbr, Error> {
     let mut extended = None;
     for i in 0..4 {
         let e = sector.entry(i);
-        if e.kind == 0 {
+        if sector.is_cleared(i) {
             continue;
         }
         if e.boot & 0x7f != 0 {
@@ -131,11 +171,14 @@ pub fn read_mbr(src: &mut dyn BlockSource) -> Result<Mbr, Error> {
     if let Some(base) = extended {
         read_logical(src, base, num_blocks, &mut partitions)?;
     }
+    let gpt_ignored =
+        num_blocks > 1 && crate::gpt::HeaderView::new_checked(&read(src, 1, 1)?).is_ok();
     Ok(Mbr {
         disk_id: sector.disk_id(),
         partitions,
         block_size,
         num_blocks,
+        gpt_ignored,
     })
 }
 

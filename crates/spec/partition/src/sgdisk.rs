@@ -1,7 +1,12 @@
 //! The text `sgdisk -p` (GPT fdisk 1.0.x) prints for a GPT, minus the alignment line (a
 //! heuristic of sgdisk's, not a property of the table).
+//!
+//! sgdisk prints its *main* header, which is not always the header whose entries it shows:
+//! when only the primary entry array is damaged it shows the primary header with the backup's
+//! entries, and when the primary header is damaged it regenerates one from the backup
+//! ([`main_header`]).
 
-use crate::gpt::Gpt;
+use crate::gpt::{Gpt, GptEntry, GptHeader, HeaderSource};
 use crate::guid::Guid;
 use std::fmt::Write;
 
@@ -40,12 +45,10 @@ pub fn ieee_size(bytes: u64) -> String {
     format!("{v:.1} {}", units[unit])
 }
 
-/// Sectors inside the usable range not covered by a partition.
-pub fn free_sectors(g: &Gpt) -> u64 {
-    let h = &g.header;
+/// Sectors inside `h`'s usable range not covered by a partition.
+pub fn free_sectors(h: &GptHeader, entries: &[GptEntry]) -> u64 {
     let usable = (h.last_usable + 1).saturating_sub(h.first_usable);
-    let used: u64 = g
-        .entries
+    let used: u64 = entries
         .iter()
         .map(|e| {
             let lo = e.first_lba.max(h.first_usable);
@@ -56,9 +59,29 @@ pub fn free_sectors(g: &Gpt) -> u64 {
     usable.saturating_sub(used)
 }
 
+/// The main header as sgdisk holds it after loading `g`: the primary when it verified (also
+/// when its entry array did not and the backup's entries were loaded), else one regenerated
+/// from the backup. A regenerated header keeps the backup's fields but puts the entry array
+/// right below the first usable LBA — LBA 2 on sgdisk's own layout (first usable 34), LBA
+/// 2016 on sfdisk's (first usable 2048) — whatever the damaged primary said.
+pub fn main_header(g: &Gpt) -> GptHeader {
+    let h = &g.header;
+    match (g.source, &g.primary_header) {
+        (HeaderSource::Primary, _) => h.clone(),
+        (HeaderSource::Backup, Some(primary)) => (**primary).clone(),
+        (HeaderSource::Backup, None) => GptHeader {
+            my_lba: h.alternate_lba,
+            alternate_lba: h.my_lba,
+            // sgdisk's unsigned arithmetic, wrap included (only a forged header gets there).
+            entries_lba: h.first_usable.wrapping_sub(h.array_blocks(g.block_size)),
+            ..h.clone()
+        },
+    }
+}
+
 /// `sgdisk -p` text of `g` on `device`, without the "Partitions will be aligned" line.
 pub fn print(g: &Gpt, device: &str) -> String {
-    let h = &g.header;
+    let h = main_header(g);
     let bs = g.block_size as u64;
     let mut s = String::new();
     let _ = writeln!(
@@ -74,14 +97,16 @@ pub fn print(g: &Gpt, device: &str) -> String {
         s,
         "Main partition table begins at sector {} and ends at sector {}",
         h.entries_lba,
-        h.entries_lba + h.array_blocks(g.block_size) - 1
+        h.entries_lba
+            .wrapping_add(h.array_blocks(g.block_size))
+            .wrapping_sub(1)
     );
     let _ = writeln!(
         s,
         "First usable sector is {}, last usable sector is {}",
         h.first_usable, h.last_usable
     );
-    let free = free_sectors(g);
+    let free = free_sectors(&h, &g.entries);
     let _ = writeln!(
         s,
         "Total free space is {free} sectors ({})",
@@ -108,17 +133,30 @@ pub fn print(g: &Gpt, device: &str) -> String {
 }
 
 /// sgdisk's output with the alignment line, warnings and banners removed, ready to compare
-/// with [`print`].
+/// with [`print`]: from the `Disk` line to the last partition row (what follows — sgdisk's
+/// stderr when both streams were captured together — is dropped).
 pub fn normalize(sgdisk_output: &str) -> String {
     let mut s = String::new();
-    let mut started = false;
+    let (mut started, mut rows) = (false, false);
     for line in sgdisk_output.lines() {
         started |= line.starts_with("Disk ");
         if !started || line.starts_with("Partitions will be aligned") {
             continue;
         }
+        if rows && !is_row(line) {
+            break;
+        }
+        rows |= line.starts_with("Number  Start (sector)");
         s.push_str(line);
         s.push('\n');
     }
     s
+}
+
+/// A partition row: the number right-aligned in the first four columns.
+fn is_row(line: &str) -> bool {
+    line.get(..4).is_some_and(|n| {
+        let n = n.trim_start();
+        !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
+    })
 }

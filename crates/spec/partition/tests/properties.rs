@@ -1,5 +1,7 @@
 //! Property tests: built tables read back exactly, single-byte damage to the primary GPT is
-//! always recovered from the backup, and arbitrary bytes never panic the reader.
+//! always recovered from the backup, damage to the backup is reported, a damaged primary
+//! array behind a damaged backup header is recovered from the backup's copy, and arbitrary
+//! bytes never panic the reader.
 
 use partition_table::gpt::{build_image, HeaderSource};
 use partition_table::mbr::{emit_entry, emit_signature, RawEntry};
@@ -63,6 +65,35 @@ proptest! {
         prop_assert_eq!(g2.source, HeaderSource::Backup);
         prop_assert_eq!(&g2.entries, &es);
         prop_assert!(g2.primary_problem.is_some());
+    }
+
+    #[test]
+    fn backup_damage_is_reported(es in entries(), at in 0usize..(92 + 32 * 128), flip in 1u8..) {
+        // 400 blocks, 32 entries (8 blocks): backup header at 399, its array at 391..399.
+        let mut img = build_image(400, 512, Guid([7; 16]), 32, &es);
+        let off = if at < 92 { 399 * 512 + at } else { 391 * 512 + at - 92 };
+        img[off] ^= flip;
+        let g = gpt_of(read_table(&mut SliceSource::new(&img, 512)))?;
+        prop_assert_eq!(g.source, HeaderSource::Primary);
+        prop_assert_eq!(&g.entries, &es);
+        prop_assert!(g.backup_problem.is_some());
+        prop_assert!(g.primary_problem.is_none());
+    }
+
+    #[test]
+    fn primary_array_and_backup_header_damaged(es in entries().prop_filter("a used entry", |e| !e.is_empty()),
+                                               at in 0usize..92, entry_byte in 0usize..128, flip in 1u8..) {
+        let mut img = build_image(400, 512, Guid([7; 16]), 32, &es);
+        // A byte of the first used entry of the primary array (LBA 2), and of the backup header.
+        let first = (es[0].number as usize - 1) * 128;
+        img[1024 + first + entry_byte] ^= flip;
+        img[399 * 512 + at] ^= flip;
+        let g = gpt_of(read_table(&mut SliceSource::new(&img, 512)))?;
+        // The primary header with the backup's copy of the array, right after the usable range.
+        prop_assert_eq!(g.source, HeaderSource::Primary);
+        prop_assert_eq!(g.array_lba, g.header.last_usable + 1);
+        prop_assert_eq!(&g.entries, &es);
+        prop_assert!(g.primary_problem.is_some() && g.backup_problem.is_some());
     }
 
     #[test]
