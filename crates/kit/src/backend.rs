@@ -143,8 +143,25 @@ pub trait Backend: Send + Sync + fmt::Debug {
 
     /// The IOVA ranges the device may be given (half-open, page aligned).
     fn iova_ranges(&self) -> Result<Vec<Range<u64>>>;
-    /// Makes `mem` visible to the device at `iova`.
-    fn dma_map(&self, iova: u64, mem: &DmaMemory<'_>) -> Result<()>;
+    /// Makes `mem` visible to the device at `iova`: from then on the device
+    /// may read it (and write it, if `mem.device_writable`) at any time,
+    /// concurrently with the process.
+    ///
+    /// Only privileged code calls this (the kit's DMA books, the vfio-user
+    /// server's windows); drivers map memory through [`crate::Device`]'s
+    /// DMA methods, which own the memory they map.
+    ///
+    /// # Safety
+    /// `mem.vaddr .. mem.vaddr + mem.len` must be memory of this process
+    /// that stays mapped, and is not freed, remapped or used for anything
+    /// the device must not see or change, until [`Backend::dma_unmap`] of
+    /// this mapping has returned (or the backend is dropped). While the
+    /// device may write it, no Rust reference to that memory may exist:
+    /// it is accessed only through raw pointers with volatile or atomic
+    /// operations. If `mem.fd` is given, `mem.vaddr` must be a shared
+    /// mapping of that file at `mem.fd_offset`.
+    #[allow(unsafe_code)] // the contract above is what makes DMA sound
+    unsafe fn dma_map(&self, iova: u64, mem: &DmaMemory<'_>) -> Result<()>;
     /// Removes the mapping of `len` bytes at `iova` made by one `dma_map`.
     fn dma_unmap(&self, iova: u64, len: u64) -> Result<()>;
 

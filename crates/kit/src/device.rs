@@ -7,7 +7,7 @@
 //! until they are dropped) but the device no longer sees their IOVAs, and
 //! interrupt operations return [`Error::Closed`].
 
-use crate::backend::{Backend, DmaMemory, IrqKind, RegionInfo};
+use crate::backend::{Backend, IrqKind, RegionInfo};
 use crate::error::{Error, Result};
 use crate::iova::IovaAllocator;
 use std::collections::BTreeMap;
@@ -47,40 +47,25 @@ impl Shared {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Allocates an IOVA for `mem` and maps it; records the mapping.
-    pub(crate) fn map(&self, mem: &DmaMemory<'_>) -> Result<u64> {
-        let mut st = self.lock();
-        if st.closed {
-            return Err(Error::Closed);
-        }
-        let iova = st
-            .iova
-            .alloc(mem.len, self.page)
-            .ok_or(Error::IovaExhausted { len: mem.len })?;
-        if let Err(e) = self.backend.dma_map(iova, mem) {
-            st.iova.free(iova, mem.len);
-            return Err(e);
-        }
-        st.maps.insert(iova, mem.len);
-        Ok(iova)
-    }
-
     /// Unmaps and frees a mapping made by [`Shared::map`], unless teardown
-    /// already did.
-    pub(crate) fn unmap(&self, iova: u64) {
+    /// already did. `false` if the device may still reach the memory (the
+    /// backend's unmap failed): the caller must then never release it.
+    #[must_use]
+    pub(crate) fn unmap(&self, iova: u64) -> bool {
         let mut st = self.lock();
         let Some(len) = st.maps.remove(&iova) else {
-            return;
+            return true;
         };
         if let Err(e) = self.backend.dma_unmap(iova, len) {
             // The IOVA stays reserved: reusing it could alias the stale mapping.
-            tracing::warn!(
-                "{}: DMA unmap of {iova:#x}+{len:#x} failed: {e}",
+            tracing::error!(
+                "{}: DMA unmap of {iova:#x}+{len:#x} failed, its memory is leaked: {e}",
                 self.backend.name()
             );
-            return;
+            return false;
         }
         st.iova.free(iova, len);
+        true
     }
 
     /// Turns interrupts of generation `gen` off (an `Interrupts` dropped).
@@ -114,8 +99,18 @@ pub struct Device {
 }
 
 impl Device {
-    /// Takes over `backend` (an opened device). Queries the IOVA ranges.
+    /// Takes over `backend` (an opened device), for a driver: the backend
+    /// is reachable only through the kit from now on. Queries the IOVA
+    /// ranges.
     pub fn new(backend: Box<dyn Backend>) -> Result<Self> {
+        Self::with_control(backend).map(|(device, _)| device)
+    }
+
+    /// Like [`Device::new`], and also returns the privileged
+    /// [`DeviceControl`] on the same device, for the code that opened it
+    /// and must act below the kit (a server's trusted teardown, the broker).
+    /// Hand drivers the `Device` only.
+    pub fn with_control(backend: Box<dyn Backend>) -> Result<(Self, DeviceControl)> {
         let ranges = backend.iova_ranges()?;
         let page = rustix::param::page_size() as u64;
         let shared = Shared {
@@ -129,19 +124,18 @@ impl Device {
                 maps: BTreeMap::new(),
             }),
         };
-        Ok(Device {
-            shared: Arc::new(shared),
-        })
+        let shared = Arc::new(shared);
+        Ok((
+            Device {
+                shared: shared.clone(),
+            },
+            DeviceControl { shared },
+        ))
     }
 
     /// The backend's name for the device, e.g. `vfio:0000:00:04.0`.
     pub fn name(&self) -> &str {
         self.shared.backend.name()
-    }
-
-    /// The backend itself, for operations the kit does not wrap.
-    pub fn backend(&self) -> &dyn Backend {
-        &*self.shared.backend
     }
 
     /// Describes region `index` (BAR 0–5, 6 = ROM); an error if absent.
@@ -180,6 +174,40 @@ impl Device {
     }
 }
 
+/// The privileged handle on a device: its raw [`Backend`], for code that
+/// must act below the kit's books — the vfio-user server's forwarding and
+/// trusted teardown, the broker. Only whoever opens the device gets one
+/// ([`Device::with_control`]); a driver holding a [`Device`] has no path to
+/// the backend, and even through this handle mapping memory for DMA stays
+/// `unsafe` ([`Backend::dma_map`]).
+///
+/// A driver cannot reach the raw backend from its `Device`:
+///
+/// ```compile_fail
+/// fn misuse(dev: &pcibox_kit::Device, mem: &pcibox_kit::DmaMemory<'_>) {
+///     let _ = dev.backend().dma_map(0x1000, mem);
+/// }
+/// ```
+///
+/// and a holder of the control handle cannot map memory without `unsafe`:
+///
+/// ```compile_fail,E0133
+/// fn misuse(ctl: &pcibox_kit::DeviceControl, mem: &pcibox_kit::DmaMemory<'_>) {
+///     let _ = ctl.backend().dma_map(0x1000, mem);
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct DeviceControl {
+    shared: Arc<Shared>,
+}
+
+impl DeviceControl {
+    /// The backend itself.
+    pub fn backend(&self) -> &dyn Backend {
+        &*self.shared.backend
+    }
+}
+
 impl Drop for Device {
     fn drop(&mut self) {
         let sh = &self.shared;
@@ -200,13 +228,18 @@ impl Drop for Device {
                 tracing::warn!("{name}: teardown: clearing bus master failed: {e}");
             }
         }
-        for (iova, len) in std::mem::take(&mut st.maps) {
+        // A mapping whose unmap fails stays in the books, so that the
+        // buffer holding its memory, when dropped, tries again and leaks the
+        // memory rather than release it while the device may reach it.
+        let maps = std::mem::take(&mut st.maps);
+        for (iova, len) in maps {
             match sh.backend.dma_unmap(iova, len) {
                 Ok(()) => {
                     st.iova.free(iova, len);
                 }
                 Err(e) => {
-                    tracing::warn!("{name}: teardown: DMA unmap {iova:#x}+{len:#x} failed: {e}")
+                    tracing::warn!("{name}: teardown: DMA unmap {iova:#x}+{len:#x} failed: {e}");
+                    st.maps.insert(iova, len);
                 }
             }
         }

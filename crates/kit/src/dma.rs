@@ -164,8 +164,12 @@ impl std::ops::Deref for DmaBuffer {
 
 impl Drop for DmaBuffer {
     fn drop(&mut self) {
-        // The IOMMU mapping goes first; the memory (`slice.mem`) after.
-        self.shared.unmap(self.slice.iova);
+        // The IOMMU mapping goes first; the memory (`slice.mem`) after —
+        // unless the device may still reach it: then it is never unmapped
+        // from the process (a reference is leaked).
+        if !self.shared.unmap(self.slice.iova) {
+            std::mem::forget(self.slice.mem.clone());
+        }
     }
 }
 
@@ -213,6 +217,7 @@ impl Device {
         self.map_file_at(fd, offset, len, device_writable)
     }
 
+    #[allow(unsafe_code)]
     fn map_file_at(
         &self,
         fd: OwnedFd,
@@ -221,13 +226,19 @@ impl Device {
         device_writable: bool,
     ) -> Result<DmaBuffer> {
         let mem = Mmap::map(fd.as_fd(), offset, len, true)?;
-        let iova = self.shared.map(&DmaMemory {
-            vaddr: mem.addr(),
-            len: len as u64,
-            fd: Some(fd.as_fd()),
-            fd_offset: offset,
-            device_writable,
-        })?;
+        // SAFETY: `mem` is a fresh shared mapping of `fd` at `offset`, owned
+        // by the returned buffer, whose `Drop` unmaps the IOVA before its
+        // fields (and so the mapping) are dropped; the kit reaches the memory
+        // only through `Mmap`'s volatile accessors, never by reference.
+        let iova = unsafe {
+            self.shared.map(&DmaMemory {
+                vaddr: mem.addr(),
+                len: len as u64,
+                fd: Some(fd.as_fd()),
+                fd_offset: offset,
+                device_writable,
+            })
+        }?;
         Ok(DmaBuffer {
             slice: DmaSlice {
                 mem: Arc::new(mem),

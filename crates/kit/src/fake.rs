@@ -47,6 +47,8 @@ struct State {
     faults: u64,
     resets: u64,
     region_traps: u64,
+    /// DMA unmaps fail (as an IOMMU whose unmap errs).
+    fail_unmap: bool,
 }
 
 #[derive(Debug)]
@@ -208,6 +210,10 @@ impl Fake {
     pub fn mapping_count(&self) -> usize {
         self.lock().maps.len()
     }
+    /// From now on every DMA unmap fails (or, with `false`, works again).
+    pub fn fail_dma_unmap(&self, fail: bool) {
+        self.lock().fail_unmap = fail;
+    }
     /// DMA accesses refused so far.
     pub fn faults(&self) -> u64 {
         self.lock().faults
@@ -365,7 +371,8 @@ impl Backend for Fake {
         Ok(vec![0..(1 << 39)])
     }
 
-    fn dma_map(&self, iova: u64, mem: &DmaMemory<'_>) -> Result<()> {
+    #[allow(unsafe_code)] // implements the trait's contract; see `Backend::dma_map`
+    unsafe fn dma_map(&self, iova: u64, mem: &DmaMemory<'_>) -> Result<()> {
         let fd = match mem.fd {
             Some(fd) => Some(fd.try_clone_to_owned().map_err(|e| fail(e.to_string()))?),
             None => None,
@@ -393,6 +400,9 @@ impl Backend for Fake {
 
     fn dma_unmap(&self, iova: u64, len: u64) -> Result<()> {
         let mut st = self.lock();
+        if st.fail_unmap {
+            return Err(fail("DMA unmap failure (injected)"));
+        }
         match st.maps.get(&iova) {
             Some(m) if m.len == len => {
                 st.maps.remove(&iova);

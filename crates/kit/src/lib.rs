@@ -33,11 +33,13 @@ pub mod fake;
 mod tests;
 
 pub use backend::{Backend, DmaMemory, IrqInfo, IrqKind, RegionInfo, ROM_REGION};
-pub use device::{Device, COMMAND, COMMAND_BUS_MASTER, COMMAND_INTX_DISABLE, COMMAND_MEMORY};
+pub use device::{
+    Device, DeviceControl, COMMAND, COMMAND_BUS_MASTER, COMMAND_INTX_DISABLE, COMMAND_MEMORY,
+};
 pub use dma::{DmaBuffer, DmaPool, DmaSlice, PoolBuffer};
 pub use error::{BackendError, Error, Result};
 pub use iova::{IovaAllocator, IOVA_FLOOR};
 pub use irq::{Interrupts, Vector};
-pub use mmap::Width;
+pub use mmap::{volatile_copy_in, volatile_copy_out, Width};
 pub use raw::DmaMapping;
 pub use region::{doorbell_fence, Region};

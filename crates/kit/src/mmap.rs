@@ -152,15 +152,8 @@ impl Mmap {
         {
             return false;
         }
-        // SAFETY: source range in bounds (checked); `buf` is a distinct Rust
-        // allocation so the ranges do not overlap.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                self.ptr.as_ptr().add(offset),
-                buf.as_mut_ptr(),
-                buf.len(),
-            )
-        };
+        // SAFETY: source range in bounds (checked) of a readable mapping.
+        unsafe { volatile_copy_out(self.ptr.as_ptr().add(offset), buf) };
         true
     }
 
@@ -172,11 +165,8 @@ impl Mmap {
         {
             return false;
         }
-        // SAFETY: destination in bounds (checked) of a writable mapping;
-        // `data` is a distinct Rust allocation.
-        unsafe {
-            std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.as_ptr().add(offset), data.len())
-        };
+        // SAFETY: destination in bounds (checked) of a writable mapping.
+        unsafe { volatile_copy_in(data, self.ptr.as_ptr().add(offset)) };
         true
     }
 
@@ -185,9 +175,73 @@ impl Mmap {
         if offset.checked_add(len).is_none_or(|end| end > self.len) {
             return false;
         }
-        // SAFETY: in bounds of a writable mapping (checked).
-        unsafe { std::ptr::write_bytes(self.ptr.as_ptr().add(offset), byte, len) };
+        let block = [byte; 256];
+        let mut at = offset;
+        while at < offset + len {
+            let n = (offset + len - at).min(block.len());
+            // SAFETY: `at + n <= offset + len`, in bounds of a writable
+            // mapping (checked).
+            unsafe { volatile_copy_in(&block[..n], self.ptr.as_ptr().add(at)) };
+            at += n;
+        }
         true
+    }
+}
+
+/// Copies `dst.len()` bytes from shared memory at `src` that a device (or
+/// another process) may write concurrently: every load is volatile, so the
+/// compiler neither assumes the memory is stable nor tears the copy into
+/// something it could reorder or elide. Bytes up to the first 8-aligned
+/// address, then 64-bit loads, then the tail.
+///
+/// # Safety
+/// `src .. src + dst.len()` must be mapped readable for the whole call.
+#[allow(unsafe_code)]
+pub unsafe fn volatile_copy_out(src: *const u8, dst: &mut [u8]) {
+    let len = dst.len();
+    let head = src.align_offset(8).min(len);
+    let words = (len - head) / 8;
+    for (i, d) in dst[..head].iter_mut().enumerate() {
+        // SAFETY: `i < len`, in bounds by the caller's contract.
+        *d = unsafe { std::ptr::read_volatile(src.add(i)) };
+    }
+    for w in 0..words {
+        let at = head + w * 8;
+        // SAFETY: in bounds; `src + head` is 8-aligned, so every word is.
+        let v = unsafe { std::ptr::read_volatile(src.add(at).cast::<u64>()) };
+        dst[at..at + 8].copy_from_slice(&v.to_ne_bytes());
+    }
+    for (i, d) in dst.iter_mut().enumerate().skip(head + words * 8) {
+        // SAFETY: `i < len`, in bounds.
+        *d = unsafe { std::ptr::read_volatile(src.add(i)) };
+    }
+}
+
+/// Copies `src` into shared memory at `dst` that a device (or another
+/// process) may access concurrently, with volatile stores only; the
+/// counterpart of [`volatile_copy_out`].
+///
+/// # Safety
+/// `dst .. dst + src.len()` must be mapped writable for the whole call.
+#[allow(unsafe_code)]
+pub unsafe fn volatile_copy_in(src: &[u8], dst: *mut u8) {
+    let len = src.len();
+    let head = dst.align_offset(8).min(len);
+    let words = (len - head) / 8;
+    for (i, &b) in src[..head].iter().enumerate() {
+        // SAFETY: `i < len`, in bounds by the caller's contract.
+        unsafe { std::ptr::write_volatile(dst.add(i), b) };
+    }
+    for w in 0..words {
+        let at = head + w * 8;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&src[at..at + 8]);
+        // SAFETY: in bounds; `dst + head` is 8-aligned, so every word is.
+        unsafe { std::ptr::write_volatile(dst.add(at).cast::<u64>(), u64::from_ne_bytes(a)) };
+    }
+    for (i, &b) in src.iter().enumerate().skip(head + words * 8) {
+        // SAFETY: `i < len`, in bounds.
+        unsafe { std::ptr::write_volatile(dst.add(i), b) };
     }
 }
 
@@ -197,6 +251,34 @@ impl Drop for Mmap {
         // unmapped before; no references into it outlive `self`.
         if let Err(e) = unsafe { rustix::mm::munmap(self.ptr.as_ptr().cast(), self.len) } {
             tracing::warn!("munmap of {} bytes failed: {e}", self.len);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{volatile_copy_in, volatile_copy_out};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The volatile copies move exactly the bytes `copy_from_slice`
+        /// would, at every alignment and length (head, words, tail).
+        #[test]
+        fn volatile_copies_match_plain_copies(
+            data in proptest::collection::vec(any::<u8>(), 0..100),
+            at in 0usize..17,
+        ) {
+            let mut shared = vec![0xa5u8; 128];
+            // SAFETY: `at + data.len() <= 116 < 128`: in bounds of `shared`,
+            // which nothing else touches during the call.
+            unsafe { volatile_copy_in(&data, shared.as_mut_ptr().add(at)) };
+            let mut want = vec![0xa5u8; 128];
+            want[at..at + data.len()].copy_from_slice(&data);
+            prop_assert_eq!(&shared, &want);
+            let mut out = vec![0u8; data.len()];
+            // SAFETY: as above, reading.
+            unsafe { volatile_copy_out(shared.as_ptr().add(at), &mut out) };
+            prop_assert_eq!(out, data);
         }
     }
 }

@@ -32,7 +32,36 @@ impl DmaMapping {
 
 impl Drop for DmaMapping {
     fn drop(&mut self) {
-        self.shared.unmap(self.iova);
+        // On failure the device keeps access to the caller's memory; the
+        // kit cannot hold it back from the caller, and logs an error.
+        let _ = self.shared.unmap(self.iova);
+    }
+}
+
+impl Shared {
+    /// Allocates an IOVA for `mem` and maps it; records the mapping.
+    ///
+    /// # Safety
+    /// As [`crate::Backend::dma_map`]: the memory stays valid and reserved
+    /// for the device until [`Shared::unmap`] of the returned IOVA (or the
+    /// `Device`'s teardown) has unmapped it.
+    pub(crate) unsafe fn map(&self, mem: &DmaMemory<'_>) -> Result<u64> {
+        let mut st = self.lock();
+        if st.closed {
+            return Err(Error::Closed);
+        }
+        let iova = st
+            .iova
+            .alloc(mem.len, self.page)
+            .ok_or(Error::IovaExhausted { len: mem.len })?;
+        // SAFETY: the caller's contract is the backend's; the IOVA is fresh
+        // from this device's allocator, so no live mapping is replaced.
+        if let Err(e) = unsafe { self.backend.dma_map(iova, mem) } {
+            st.iova.free(iova, mem.len);
+            return Err(e);
+        }
+        st.maps.insert(iova, mem.len);
+        Ok(iova)
     }
 }
 
@@ -63,13 +92,17 @@ impl Device {
                 len: len as u64,
             });
         }
-        let iova = self.shared.map(&DmaMemory {
-            vaddr: addr,
-            len: len as u64,
-            fd: None,
-            fd_offset: 0,
-            device_writable,
-        })?;
+        // SAFETY: forwarded to our caller (this function's contract); the
+        // returned `DmaMapping` unmaps on drop.
+        let iova = unsafe {
+            self.shared.map(&DmaMemory {
+                vaddr: addr,
+                len: len as u64,
+                fd: None,
+                fd_offset: 0,
+                device_writable,
+            })
+        }?;
         Ok(DmaMapping {
             shared: self.shared.clone(),
             iova,

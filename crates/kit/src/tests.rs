@@ -317,3 +317,48 @@ fn capability_walk_comes_from_the_pci_crate() {
     d.config_write8(0x51, 0x40).unwrap();
     assert_eq!(d.find_capability(0x05).unwrap(), None);
 }
+
+/// Lines of /proc/self/maps that map the memfd named `name`.
+fn process_mappings_of(name: &str) -> usize {
+    std::fs::read_to_string("/proc/self/maps")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(&format!("/memfd:{name} ")))
+        .count()
+}
+
+#[test]
+fn memory_the_device_may_still_reach_is_never_released() {
+    for fail in [false, true] {
+        let (f, d) = open();
+        let name = format!("kit-unmap-test-{fail}");
+        let fd = rustix::fs::memfd_create(name.as_str(), rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+        rustix::fs::ftruncate(&fd, P).unwrap();
+        let buf = d.map_memfd(fd, 0, P as usize, true).unwrap();
+        assert_eq!(process_mappings_of(&name), 1);
+        f.fail_dma_unmap(fail);
+        drop(buf);
+        // Unmapped from the device: the memory goes. Unmap failed: the
+        // device may still write it, so it stays mapped in the process.
+        assert_eq!(f.mapping_count(), usize::from(fail));
+        assert_eq!(process_mappings_of(&name), usize::from(fail), "fail={fail}");
+    }
+}
+
+#[test]
+fn teardown_that_cannot_unmap_keeps_the_buffer_memory() {
+    let (f, d) = open();
+    let name = "kit-teardown-unmap-test";
+    let fd = rustix::fs::memfd_create(name, rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+    rustix::fs::ftruncate(&fd, P).unwrap();
+    let buf = d.map_memfd(fd, 0, P as usize, true).unwrap();
+    f.fail_dma_unmap(true);
+    drop(d);
+    assert_eq!(f.mapping_count(), 1, "teardown's unmap failed");
+    drop(buf);
+    assert_eq!(
+        process_mappings_of(name),
+        1,
+        "memory released under a live mapping"
+    );
+}

@@ -56,15 +56,20 @@ impl fmt::Display for DeviceSpec {
 }
 
 impl DeviceSpec {
-    /// Opens the device as a kit device.
-    #[allow(dead_code)] // the driver subcommands use it as they land
+    /// Opens the device as a kit device, for a driver.
     pub fn open(&self) -> Result<pcibox_kit::Device, super::cmd::Error> {
+        Ok(pcibox_kit::Device::new(self.open_backend()?)?)
+    }
+
+    /// Opens the device's raw backend, for privileged code (the vfio-user
+    /// server); drivers get [`DeviceSpec::open`]'s `Device` instead.
+    pub fn open_backend(&self) -> Result<Box<dyn pcibox_kit::Backend>, super::cmd::Error> {
         match self {
-            DeviceSpec::Vfio(bdf) => Ok(pcibox_vfio::open(*bdf)?),
+            DeviceSpec::Vfio(bdf) => Ok(Box::new(pcibox_vfio::VfioDevice::open(*bdf)?)),
             DeviceSpec::VfioUser(path) => {
                 let client = pcibox_vfio_user::Client::connect(path, Default::default())
                     .map_err(|e| DeviceError::VfioUser(self.to_string(), e))?;
-                Ok(pcibox_kit::Device::new(Box::new(client))?)
+                Ok(Box::new(client))
             }
         }
     }

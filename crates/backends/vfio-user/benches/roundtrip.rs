@@ -56,11 +56,7 @@ fn setup() -> (Device, Fake) {
         .with_region(0, 0x1000, vec![])
         .with_irqs(IrqKind::Msix, 1);
     let (a, b) = UnixStream::pair().unwrap();
-    let mut server = Server::new(
-        Device::new(Box::new(fake.clone())).unwrap(),
-        ServerOptions::default(),
-    )
-    .unwrap();
+    let mut server = Server::new(Box::new(fake.clone()), ServerOptions::default()).unwrap();
     std::thread::spawn(move || {
         server.serve_connection(b);
     });

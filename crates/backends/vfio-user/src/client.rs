@@ -501,7 +501,8 @@ impl Backend for Client {
         Ok(vec![CLIENT_IOVA_RANGE])
     }
 
-    fn dma_map(&self, iova: u64, mem: &DmaMemory<'_>) -> pcibox_kit::Result<()> {
+    #[allow(unsafe_code)] // implements the trait's contract; see `Backend::dma_map`
+    unsafe fn dma_map(&self, iova: u64, mem: &DmaMemory<'_>) -> pcibox_kit::Result<()> {
         let mut flags = DMA_FLAG_READ;
         if mem.device_writable {
             flags |= DMA_FLAG_WRITE;

@@ -65,7 +65,7 @@ pub mod fuzzing {
     /// Serves `device` to a client that sends `bytes` (a stream of
     /// messages, however malformed) and hangs up; returns the session's
     /// counts. The replies are drained by a thread. Must never panic.
-    pub fn serve_bytes(device: pcibox_kit::Device, bytes: &[u8]) -> SessionStats {
+    pub fn serve_bytes(device: Box<dyn pcibox_kit::Backend>, bytes: &[u8]) -> SessionStats {
         let Ok((client, server_end)) = UnixStream::pair() else {
             return SessionStats::default();
         };

@@ -182,6 +182,7 @@ fn reset_and_disconnect_cleanup() {
 }
 
 #[test]
+#[allow(unsafe_code)]
 fn next_client_after_disconnect() {
     use pcibox_kit::{Backend, DmaMemory};
     use pcibox_vfio_user::Client;
@@ -196,8 +197,11 @@ fn next_client_after_disconnect() {
         client.irq_enable(IrqKind::Msix, &[efd.as_fd()]).unwrap();
         let mem = rustix::fs::memfd_create("t", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
         rustix::fs::ftruncate(&mem, 4096).unwrap();
-        client
-            .dma_map(
+        // SAFETY: the window is file-backed: the client hands the memfd to
+        // the server and reaches the memory through the file itself, never
+        // through `vaddr` (0, never dereferenced); `mem` outlives `client`.
+        unsafe {
+            client.dma_map(
                 0x20_0000,
                 &DmaMemory {
                     vaddr: 0,
@@ -207,7 +211,8 @@ fn next_client_after_disconnect() {
                     device_writable: true,
                 },
             )
-            .unwrap();
+        }
+        .unwrap();
         client.config_write(0x04, &0x0006u16.to_le_bytes()).unwrap();
         assert_eq!(fake.irq_enabled(), Some(IrqKind::Msix));
         assert_eq!(fake.mapping_count(), 1);

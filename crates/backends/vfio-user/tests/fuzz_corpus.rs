@@ -7,7 +7,7 @@
 mod replay;
 
 use pcibox_kit::fake::Fake;
-use pcibox_kit::{Device, IrqKind};
+use pcibox_kit::IrqKind;
 use std::path::PathBuf;
 use vfio_user_wire::*;
 
@@ -28,10 +28,7 @@ fn replay_vfio_user_server_corpus() {
     let mut answered = 0;
     let files = replay::replay("vfio_user_server", |path, bytes| {
         let fake = fake();
-        let stats = pcibox_vfio_user::fuzzing::serve_bytes(
-            Device::new(Box::new(fake.clone())).unwrap(),
-            bytes,
-        );
+        let stats = pcibox_vfio_user::fuzzing::serve_bytes(Box::new(fake.clone()), bytes);
         assert!(
             fake.irq_enabled().is_none(),
             "{}: interrupts left on",

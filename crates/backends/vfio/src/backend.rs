@@ -455,7 +455,8 @@ impl Backend for VfioDevice {
         Ok(self.iova_ranges.clone())
     }
 
-    fn dma_map(&self, iova: u64, mem: &DmaMemory<'_>) -> pcibox_kit::Result<()> {
+    #[allow(unsafe_code)] // implements the trait's contract; see `Backend::dma_map`
+    unsafe fn dma_map(&self, iova: u64, mem: &DmaMemory<'_>) -> pcibox_kit::Result<()> {
         let mut flags = b::VFIO_DMA_MAP_FLAG_READ;
         if mem.device_writable {
             flags |= b::VFIO_DMA_MAP_FLAG_WRITE;

@@ -48,8 +48,8 @@ fn report(stats: &SessionStats) {
 
 /// Serves the device.
 pub fn run(args: Args) -> Result<ExitCode, super::Error> {
-    let device = args.device.open()?;
-    let mut server = Server::new(device, ServerOptions::default())?;
+    let backend = args.device.open_backend()?;
+    let mut server = Server::new(backend, ServerOptions::default())?;
     server.on_session_end(report);
     let stop = server.stop_handle();
     let mut signals = signal_hook::iterator::Signals::new([

@@ -93,25 +93,13 @@ impl ClientDma {
                 // keeps mapped until it unmaps the window, which removes it
                 // from this table under the same lock we hold; the range was
                 // checked to lie inside it. The device may race the CPU on
-                // this memory by design (it is DMA memory).
-                unsafe {
-                    std::ptr::copy_nonoverlapping(
-                        (addr + off as usize) as *const u8,
-                        buf.as_mut_ptr(),
-                        len,
-                    )
-                };
+                // this memory by design (it is DMA memory): volatile copy.
+                unsafe { pcibox_kit::volatile_copy_out((addr + off as usize) as *const u8, buf) };
                 Ok(())
             }
             (Backing::Addr(addr), None, Some(data)) => {
                 // SAFETY: as above; the window is device-writable.
-                unsafe {
-                    std::ptr::copy_nonoverlapping(
-                        data.as_ptr(),
-                        (addr + off as usize) as *mut u8,
-                        len,
-                    )
-                };
+                unsafe { pcibox_kit::volatile_copy_in(data, (addr + off as usize) as *mut u8) };
                 Ok(())
             }
             (_, None, None) => Ok(()),

@@ -98,7 +98,7 @@ pub(crate) fn handle(server: &mut Server, s: &mut Session, msg: Received) -> Han
         return err(errno::EINVAL);
     }
     let ok = |reply: Reply<'_>| Handled::Reply(reply.to_message(id), Vec::new());
-    let backend = server.device.backend();
+    let backend = server.control.backend();
     match req {
         Request::Version(v) => version(server, s, id, &v),
         Request::DeviceGetInfo(_) => ok(Reply::DeviceGetInfo(DeviceInfoRepr {
@@ -250,7 +250,7 @@ fn version(server: &mut Server, s: &mut Session, id: u16, v: &VersionRepr) -> Ha
 
 /// The region's info, or `None` for an absent region.
 fn bar_info(server: &Server, index: u32) -> Option<RegionInfo> {
-    match server.device.backend().region_info(index) {
+    match server.control.backend().region_info(index) {
         Ok(Some(i)) if i.size > 0 => Some(i),
         _ => None,
     }
@@ -267,7 +267,7 @@ fn shared_fd<'a>(server: &'a Server, info: &RegionInfo) -> Option<BorrowedFd<'a>
     if info.mmap_areas.as_slice() != whole.as_slice() {
         return None;
     }
-    let fd = server.device.backend().region_mmap_fd(info.index).ok()?;
+    let fd = server.control.backend().region_mmap_fd(info.index).ok()?;
     fd_kind(fd).filter(|k| k.starts_with("/memfd:")).map(|_| fd)
 }
 
@@ -287,7 +287,7 @@ fn region_info(server: &Server, id: u16, r: &RegionInfoRepr) -> Handled {
     };
     let mut fds = Vec::new();
     if r.index == PCI_CONFIG_REGION_INDEX {
-        reply.size = server.device.backend().config_len() as u64;
+        reply.size = server.control.backend().config_len() as u64;
         reply.flags = REGION_INFO_FLAG_READ | REGION_INFO_FLAG_WRITE;
     } else if r.index <= PCI_ROM_REGION_INDEX {
         if let Some(info) = bar_info(server, r.index) {
@@ -325,7 +325,7 @@ fn region_access(
     offset: u64,
     mut acc: Access<'_>,
 ) -> Result<(), u32> {
-    let backend = server.device.backend();
+    let backend = server.control.backend();
     let count = match &acc {
         Access::Read(b) => b.len(),
         Access::Write(d) => d.len(),
@@ -384,7 +384,7 @@ fn set_irqs(
     r: &IrqSetRepr<'_>,
     fds: Vec<OwnedFd>,
 ) -> Result<(), u32> {
-    let backend = server.device.backend();
+    let backend = server.control.backend();
     let Some(kind) = kind_of(r.index) else {
         // ERR/REQ (and beyond) have no vectors: only "disable all" is fine.
         return if r.index < NUM_IRQS && r.count == 0 {
@@ -476,7 +476,7 @@ fn apply(
     kind: IrqKind,
     mut table: Vec<Option<OwnedFd>>,
 ) -> Result<(), u32> {
-    let backend = server.device.backend();
+    let backend = server.control.backend();
     while table.last().is_some_and(|f| f.is_none()) {
         table.pop();
     }

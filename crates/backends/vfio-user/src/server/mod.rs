@@ -16,7 +16,7 @@ pub use window::ServerDma;
 use crate::sock::{send_message, MessageReader, RecvError};
 use crate::Error;
 use handle::{Handled, Session};
-use pcibox_kit::Device;
+use pcibox_kit::{Backend, Device, DeviceControl};
 use rustix::event::{EventfdFlags, PollFd, PollFlags};
 use std::fmt;
 use std::os::fd::{AsFd, OwnedFd};
@@ -116,7 +116,12 @@ impl StopHandle {
 /// A vfio-user server for one device.
 #[derive(Debug)]
 pub struct Server {
+    /// The device as the kit sees it: its teardown runs when the server is
+    /// dropped.
     device: Device,
+    /// The raw backend, for forwarding the client's requests and for the
+    /// trusted per-session teardown.
+    control: DeviceControl,
     opts: ServerOptions,
     dma: ServerDma,
     stop: Arc<Stop>,
@@ -124,12 +129,16 @@ pub struct Server {
 }
 
 impl Server {
-    /// A server for `device` (not yet listening).
-    pub fn new(device: Device, opts: ServerOptions) -> Result<Server, Error> {
+    /// A server for the device `backend` reaches (not yet listening). The
+    /// server is privileged: it takes the backend itself, not a driver's
+    /// [`Device`].
+    pub fn new(backend: Box<dyn Backend>, opts: ServerOptions) -> Result<Server, Error> {
+        let (device, control) = Device::with_control(backend)?;
         let stop = rustix::event::eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)
             .map_err(|e| Error::io("eventfd", e))?;
         Ok(Server {
             device,
+            control,
             opts,
             dma: ServerDma::default(),
             stop: Arc::new(Stop {
@@ -298,7 +307,7 @@ impl Server {
     /// The client is gone: interrupts off, bus mastering off, DMA windows
     /// dropped, device reset.
     fn end_session(&mut self, session: &mut Session) {
-        let backend = self.device.backend();
+        let backend = self.control.backend();
         let name = self.device.name();
         if let Some(kind) = session.irq_kind.take() {
             if let Err(e) = backend.irq_disable(kind) {

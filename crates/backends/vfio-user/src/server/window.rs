@@ -161,8 +161,13 @@ impl ServerDma {
                 }
                 .map_err(|e| errno_of(&e))?;
                 let map = Mapping { addr, len };
-                backend
-                    .dma_map(
+                // SAFETY: `map` is a fresh shared mapping of `fd` at
+                // `r.offset`, owned by the window inserted below; a window
+                // is dropped only after the backend unmapped it (or, if that
+                // fails, its mapping is leaked), and the server never reads
+                // or writes through it (pread/pwrite on the fd instead).
+                unsafe {
+                    backend.dma_map(
                         r.address,
                         &DmaMemory {
                             vaddr: addr as usize,
@@ -172,10 +177,11 @@ impl ServerDma {
                             device_writable: writable,
                         },
                     )
-                    .map_err(|e| {
-                        tracing::warn!("DMA map {:#x}+{:#x}: {e}", r.address, r.size);
-                        errno::EIO
-                    })?;
+                }
+                .map_err(|e| {
+                    tracing::warn!("DMA map {:#x}+{:#x}: {e}", r.address, r.size);
+                    errno::EIO
+                })?;
                 (Some(map), true)
             }
         };
@@ -203,7 +209,8 @@ impl ServerDma {
         let w = st.windows.remove(&address).ok_or(errno::ENOENT)?;
         if w.device_mapped {
             if let Err(e) = backend.dma_unmap(address, size) {
-                tracing::warn!("DMA unmap {address:#x}+{size:#x}: {e}");
+                tracing::error!("DMA unmap {address:#x}+{size:#x}, its mapping is leaked: {e}");
+                std::mem::forget(w);
                 return Err(errno::EIO);
             }
         }
@@ -216,7 +223,11 @@ impl ServerDma {
         for (iova, w) in std::mem::take(&mut st.windows) {
             if w.device_mapped {
                 if let Err(e) = backend.dma_unmap(iova, w.len) {
-                    tracing::warn!("teardown: DMA unmap {iova:#x}+{:#x}: {e}", w.len);
+                    tracing::error!(
+                        "teardown: DMA unmap {iova:#x}+{:#x}, its mapping is leaked: {e}",
+                        w.len
+                    );
+                    std::mem::forget(w);
                 }
             }
         }

@@ -47,8 +47,7 @@ pub fn serve(fake: &Fake, opts: ServerOptions) -> Running {
     ));
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path).unwrap();
-    let device = Device::new(Box::new(fake.clone())).unwrap();
-    let mut server = Server::new(device, opts).unwrap();
+    let mut server = Server::new(Box::new(fake.clone()), opts).unwrap();
     let stop = server.stop_handle();
     let dma = server.dma();
     let thread = std::thread::spawn(move || {
