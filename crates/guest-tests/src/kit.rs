@@ -439,7 +439,7 @@ fn reopen(bdf: &str, round: fn(&Device) -> Outcome) -> Outcome {
     for i in 0..20 {
         {
             let dev = open(bdf).context(format!("round {i}"))?;
-            round(&dev).map_err(|e| Failure::new(format!("round {i}: {e}")))?;
+            round(&dev).context(format!("round {i}"))?;
         }
         let now = resources()?;
         match baseline {

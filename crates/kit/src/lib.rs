@@ -35,7 +35,7 @@ mod tests;
 pub use backend::{Backend, DmaMemory, IrqInfo, IrqKind, RegionInfo, ROM_REGION};
 pub use device::{Device, COMMAND, COMMAND_BUS_MASTER, COMMAND_INTX_DISABLE, COMMAND_MEMORY};
 pub use dma::{DmaBuffer, DmaPool, DmaSlice, PoolBuffer};
-pub use error::{BackendError, Error, Result};
+pub use error::{causes, BackendError, Chain, Error, Result};
 pub use iova::{IovaAllocator, IOVA_FLOOR};
 pub use irq::{Interrupts, Vector};
 pub use mmap::Width;

@@ -11,7 +11,7 @@
 
 use crate::sock::{send_message, MessageReader};
 use crate::Error;
-use pcibox_kit::{Backend, DmaMemory};
+use pcibox_kit::{Backend, Chain, DmaMemory};
 use rustix::mm::{MapFlags, ProtFlags};
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, OwnedFd};
@@ -173,7 +173,7 @@ impl ServerDma {
                         },
                     )
                     .map_err(|e| {
-                        tracing::warn!("DMA map {:#x}+{:#x}: {e}", r.address, r.size);
+                        tracing::warn!("DMA map {:#x}+{:#x}: {}", r.address, r.size, Chain(&e));
                         errno::EIO
                     })?;
                 (Some(map), true)
@@ -305,9 +305,7 @@ fn messages(st: &mut DmaState, iova: u64, mut dir: Dir<'_>) -> Result<(), Error>
         };
         send_message(twin.as_fd(), &req.to_message(id, false), &[])
             .map_err(|e| Error::io("DMA request", e))?;
-        let msg = reader
-            .next(twin.as_fd())
-            .map_err(|e| Error::Protocol(e.to_string()))?;
+        let msg = reader.next(twin.as_fd()).map_err(Error::Recv)?;
         if msg.header.msg_id != id || msg.header.command != req.command() {
             return Err(Error::Protocol(
                 "DMA reply does not match the request".into(),
