@@ -51,6 +51,18 @@ impl Drop for Mapping {
     }
 }
 
+/// Takes a window away from the device (if the backend mapped it there);
+/// `EIO` if the backend cannot.
+fn release(backend: &dyn Backend, iova: u64, w: &Window) -> Result<(), u32> {
+    if w.device_mapped {
+        if let Err(e) = backend.dma_unmap(iova, w.len) {
+            tracing::warn!("DMA unmap {iova:#x}+{:#x}: {}", w.len, Chain(&e));
+            return Err(errno::EIO);
+        }
+    }
+    Ok(())
+}
+
 /// One window of client memory.
 #[derive(Debug)]
 struct Window {
@@ -201,26 +213,29 @@ impl ServerDma {
             _ => return Err(errno::ENOENT),
         }
         let w = st.windows.remove(&address).ok_or(errno::ENOENT)?;
-        if w.device_mapped {
-            if let Err(e) = backend.dma_unmap(address, size) {
-                tracing::warn!("DMA unmap {address:#x}+{size:#x}: {e}");
-                return Err(errno::EIO);
+        release(backend, address, &w)
+    }
+
+    /// DMA_UNMAP with `DMA_UNMAP_FLAG_ALL`: removes every window of the
+    /// client (having none is fine). As with a single unmap, a window is
+    /// forgotten even if the backend fails to release it; the answer is then
+    /// `EIO`.
+    pub(crate) fn unmap_all(&self, backend: &dyn Backend) -> Result<(), u32> {
+        let windows = std::mem::take(&mut self.lock().windows);
+        let mut result = Ok(());
+        for (iova, w) in &windows {
+            if let Err(e) = release(backend, *iova, w) {
+                result = Err(e);
             }
         }
-        Ok(())
+        result
     }
 
     /// Drops every window and the channel (client gone).
     pub(crate) fn end_session(&self, backend: &dyn Backend) {
-        let mut st = self.lock();
-        for (iova, w) in std::mem::take(&mut st.windows) {
-            if w.device_mapped {
-                if let Err(e) = backend.dma_unmap(iova, w.len) {
-                    tracing::warn!("teardown: DMA unmap {iova:#x}+{:#x}: {e}", w.len);
-                }
-            }
-        }
-        st.twin = None;
+        // Failures are logged by `release`; the client is gone either way.
+        let _ = self.unmap_all(backend);
+        self.lock().twin = None;
     }
 
     /// Reads client memory at `iova` into `buf` (the whole range must lie in
