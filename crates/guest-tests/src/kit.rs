@@ -595,7 +595,7 @@ fn non_viable_group() -> Outcome {
             ensure!(!blockers.is_empty(), "no blockers named");
             println!("kit: {}", result.as_ref().err().map(|e| e.to_string()).unwrap_or_default());
         }
-        Err(e) => fail!("opening {bdf} in a non-viable group: unexpected error {e}"),
+        Err(e) => fail!("opening {bdf} in a non-viable group: unexpected error {}", pcibox_kit::Chain(e)),
         Ok(_) => fail!("opening {bdf} in a non-viable group succeeded"),
     }
     sysfs.release(bdf).context(format!("releasing {bdf}"))?;
