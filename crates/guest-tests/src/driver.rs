@@ -8,7 +8,7 @@
 //! split of docs/vfio-user.md, checked by the suite's own assertions.
 
 use crate::guest::{self, Output};
-use crate::test::Failure;
+use crate::test::{Context, Failure};
 use crate::{ensure, fail};
 use serde::Serialize;
 use std::cell::RefCell;
@@ -103,17 +103,14 @@ impl Driver {
     /// device's server.
     pub fn open(&self, bdf: &str) -> Result<pcibox_kit::Device, Failure> {
         if self.transport == Transport::Vfio {
-            let bdf = bdf
-                .parse()
-                .map_err(|e| Failure::new(format!("{bdf}: {e}")))?;
-            return pcibox_vfio::open(bdf).map_err(|e| Failure::new(format!("open: {e}")));
+            let bdf = bdf.parse().context(bdf)?;
+            return pcibox_vfio::open(bdf).context("open");
         }
         let device = self.device(bdf)?;
         let path = device.trim_start_matches("vfio-user:");
         let client = pcibox_vfio_user::Client::connect(Path::new(path), Default::default())
-            .map_err(|e| Failure::new(format!("{device}: {e}")))?;
-        pcibox_kit::Device::new(Box::new(client))
-            .map_err(|e| Failure::new(format!("{device}: {e}")))
+            .context(&device)?;
+        pcibox_kit::Device::new(Box::new(client)).context(&device)
     }
 
     /// Stops serving `bdf` (before the device goes back to a kernel driver). Fails if the
@@ -143,10 +140,7 @@ pub fn nobody(program: &str) -> Command {
 /// Runs `program ARGS` as nobody to completion.
 pub fn as_nobody(program: &str, args: &[&str]) -> Result<Output, Failure> {
     let cmdline = format!("(as nobody) {program} {}", args.join(" "));
-    let out = nobody(program)
-        .args(args)
-        .output()
-        .map_err(|e| Failure::new(format!("{cmdline}: {e}")))?;
+    let out = nobody(program).args(args).output().context(&cmdline)?;
     Ok(Output {
         cmdline,
         code: out.status.code(),
@@ -166,7 +160,7 @@ impl Served {
     /// Serves `bdf` on `/run/pcibox/NAME.sock` (mode 666) for `sessions` clients (`None`: until
     /// stopped) and waits for the socket.
     pub fn start(bdf: &str, name: &str, sessions: Option<u32>) -> Result<Served, Failure> {
-        std::fs::create_dir_all(SOCK_DIR).map_err(|e| Failure::new(format!("{SOCK_DIR}: {e}")))?;
+        std::fs::create_dir_all(SOCK_DIR).context(SOCK_DIR)?;
         let socket = format!("{SOCK_DIR}/{name}.sock");
         let _ = std::fs::remove_file(&socket);
         let device = format!("vfio:{bdf}");
@@ -187,7 +181,7 @@ impl Served {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| Failure::new(format!("spawning serve-device: {e}")))?;
+            .context("spawning serve-device")?;
         let mut served = Served {
             child: Some(child),
             socket,
@@ -218,7 +212,7 @@ impl Served {
         };
         let pid = rustix::process::Pid::from_child(c);
         rustix::process::kill_process(pid, rustix::process::Signal::TERM)
-            .map_err(|e| Failure::new(format!("SIGTERM to serve-device: {e}")))?;
+            .context("SIGTERM to serve-device")?;
         let exited = guest::wait_for(
             "serve-device to exit on SIGTERM",
             Duration::from_secs(10),
@@ -267,9 +261,7 @@ impl Served {
         if let Some(mut s) = child.stderr.take() {
             let _ = s.read_to_string(&mut stderr);
         }
-        let status = child
-            .wait()
-            .map_err(|e| Failure::new(format!("serve-device: {e}")))?;
+        let status = child.wait().context("serve-device")?;
         Ok(Output {
             cmdline: "pcibox serve-device".into(),
             code: status.code(),

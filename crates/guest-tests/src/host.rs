@@ -58,7 +58,9 @@ pub fn request(kind: &str, arg: &str) -> Result<String, Failure> {
             continue; // noise or a stale answer
         }
         let status = words.next().unwrap_or("");
-        let text = decode_hex(words.next().unwrap_or("")).context("host answer")?;
+        let text = decode_hex(words.next().unwrap_or(""))
+            .map_err(Failure::new)
+            .context("host answer")?;
         return match status {
             "ok" => Ok(text),
             _ => Err(Failure::new(format!("host refused {kind} {arg:?}: {text}"))),

@@ -439,7 +439,7 @@ fn reopen(bdf: &str, round: fn(&Device) -> Outcome) -> Outcome {
     for i in 0..20 {
         {
             let dev = open(bdf).context(format!("round {i}"))?;
-            round(&dev).map_err(|e| Failure::new(format!("round {i}: {e}")))?;
+            round(&dev).context(format!("round {i}"))?;
         }
         let now = resources()?;
         match baseline {
@@ -595,7 +595,7 @@ fn non_viable_group() -> Outcome {
             ensure!(!blockers.is_empty(), "no blockers named");
             println!("kit: {}", result.as_ref().err().map(|e| e.to_string()).unwrap_or_default());
         }
-        Err(e) => fail!("opening {bdf} in a non-viable group: unexpected error {e}"),
+        Err(e) => fail!("opening {bdf} in a non-viable group: unexpected error {}", pcibox_kit::Chain(e)),
         Ok(_) => fail!("opening {bdf} in a non-viable group succeeded"),
     }
     sysfs.release(bdf).context(format!("releasing {bdf}"))?;

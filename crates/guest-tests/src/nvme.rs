@@ -337,7 +337,7 @@ fn errors(ctx: &Ctx) -> Outcome {
     let check = |ctrl: &mut Controller, what: &str, r: pcibox_nvme::Result<pcibox_nvme::RunStats>, want: fn(&Error) -> bool| {
         match r {
             Err(e) if want(&e) => {
-                println!("{what}: {e}");
+                println!("{what}: {}", pcibox_kit::Chain(&e));
                 // Still usable: a verified write + read right after.
                 let mut data = vec![0u8; 8192];
                 pattern::fill(5, 64, 512, &mut data);

@@ -175,10 +175,11 @@ impl fmt::Display for Failure {
     }
 }
 
-/// Any error converts (so `?` works on io, parse, … errors); add context with `.context(…)`.
-impl<E: std::error::Error> From<E> for Failure {
+/// Any error converts (so `?` works on io, parse, … errors), with its whole
+/// cause chain; add context with `.context(…)`.
+impl<E: std::error::Error + 'static> From<E> for Failure {
     fn from(e: E) -> Failure {
-        Failure(e.to_string())
+        Failure(pcibox_kit::Chain(&e).to_string())
     }
 }
 
@@ -187,9 +188,9 @@ pub trait Context<T> {
     fn context(self, what: impl fmt::Display) -> Result<T, Failure>;
 }
 
-impl<T, E: fmt::Display> Context<T> for Result<T, E> {
+impl<T, E: Into<Failure>> Context<T> for Result<T, E> {
     fn context(self, what: impl fmt::Display) -> Result<T, Failure> {
-        self.map_err(|e| Failure(format!("{what}: {e}")))
+        self.map_err(|e| Failure(format!("{what}: {}", e.into())))
     }
 }
 
@@ -299,10 +300,20 @@ mod tests {
 
     #[test]
     fn context_prefixes_the_cause() {
-        let r: Result<(), &str> = Err("boom");
+        let r: Result<(), Failure> = Err(Failure::new("boom"));
         assert_eq!(
             r.context("reading x").err().map(|f| f.to_string()),
             Some("reading x: boom".into())
+        );
+        // A typed error brings its whole cause chain, each cause once.
+        let os = std::io::Error::from_raw_os_error(12);
+        let r: Result<(), pcibox_kit::Error> = Err(pcibox_kit::Error::Os {
+            op: "mmap",
+            source: std::io::Error::from_raw_os_error(12),
+        });
+        assert_eq!(
+            r.context("mapping").err().map(|f| f.to_string()),
+            Some(format!("mapping: mmap failed: {os}"))
         );
         assert_eq!(
             None::<u8>.context("missing").err().map(|f| f.to_string()),

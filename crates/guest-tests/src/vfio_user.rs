@@ -10,7 +10,7 @@
 
 use crate::driver::{as_nobody, nobody, Served};
 use crate::guest::{self, Output, E1000E_BDF, NVME_BDF};
-use crate::test::{Ctx, Disk, Failure, Needs, Outcome, Test};
+use crate::test::{Context, Ctx, Disk, Failure, Needs, Outcome, Test};
 use crate::{ensure, ensure_eq};
 use std::process::Stdio;
 use std::time::Duration;
@@ -227,7 +227,7 @@ fn client_killed(_ctx: &Ctx) -> Outcome {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| Failure::new(format!("spawning the ping: {e}")))?;
+            .context("spawning the ping")?;
         // Staggered, so that the kill lands at different points of the traffic.
         std::thread::sleep(up + Duration::from_millis(i * 53 % 600));
         let _ = child.kill();

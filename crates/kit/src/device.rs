@@ -8,7 +8,7 @@
 //! interrupt operations return [`Error::Closed`].
 
 use crate::backend::{Backend, IrqKind, RegionInfo};
-use crate::error::{Error, Result};
+use crate::error::{Chain, Error, Result};
 use crate::iova::IovaAllocator;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -59,8 +59,9 @@ impl Shared {
         if let Err(e) = self.backend.dma_unmap(iova, len) {
             // The IOVA stays reserved: reusing it could alias the stale mapping.
             tracing::error!(
-                "{}: DMA unmap of {iova:#x}+{len:#x} failed, its memory is leaked: {e}",
-                self.backend.name()
+                "{}: DMA unmap of {iova:#x}+{len:#x} failed, its memory is leaked: {}",
+                self.backend.name(),
+                Chain(&e)
             );
             return false;
         }
@@ -76,7 +77,11 @@ impl Shared {
         }
         st.irq = None;
         if let Err(e) = self.backend.irq_disable(kind) {
-            tracing::warn!("{}: disabling {kind} failed: {e}", self.backend.name());
+            tracing::warn!(
+                "{}: disabling {kind} failed: {}",
+                self.backend.name(),
+                Chain(&e)
+            );
         }
     }
 
@@ -217,7 +222,7 @@ impl Drop for Device {
         // 1. Interrupts off.
         if let Some((kind, _)) = st.irq.take() {
             if let Err(e) = sh.backend.irq_disable(kind) {
-                tracing::warn!("{name}: teardown: disabling {kind} failed: {e}");
+                tracing::warn!("{name}: teardown: disabling {kind} failed: {}", Chain(&e));
             }
         }
         // 2. Stop DMA at the source, then 3. remove every mapping.
@@ -225,7 +230,10 @@ impl Drop for Device {
         if sh.backend.config_read(COMMAND, &mut cmd).is_ok() {
             let v = u16::from_le_bytes(cmd) & !COMMAND_BUS_MASTER;
             if let Err(e) = sh.backend.config_write(COMMAND, &v.to_le_bytes()) {
-                tracing::warn!("{name}: teardown: clearing bus master failed: {e}");
+                tracing::warn!(
+                    "{name}: teardown: clearing bus master failed: {}",
+                    Chain(&e)
+                );
             }
         }
         // A mapping whose unmap fails stays in the books, so that the
@@ -238,7 +246,10 @@ impl Drop for Device {
                     st.iova.free(iova, len);
                 }
                 Err(e) => {
-                    tracing::warn!("{name}: teardown: DMA unmap {iova:#x}+{len:#x} failed: {e}");
+                    tracing::warn!(
+                        "{name}: teardown: DMA unmap {iova:#x}+{len:#x} failed: {}",
+                        Chain(&e)
+                    );
                     st.maps.insert(iova, len);
                 }
             }

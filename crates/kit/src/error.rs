@@ -22,7 +22,7 @@ pub enum Error {
         size: usize,
     },
     /// The config space read from the device does not parse (see `pci`).
-    #[error("config space: {0}")]
+    #[error("config space does not parse")]
     ConfigParse(#[from] pci::Error),
     /// A region access outside the region or not naturally aligned.
     #[error(
@@ -71,7 +71,7 @@ pub enum Error {
         len: u64,
     },
     /// A system call the kit makes itself (memfd, mmap, eventfd, poll) failed.
-    #[error("{op}: {source}")]
+    #[error("{op} failed")]
     Os {
         /// The operation.
         op: &'static str,
@@ -101,6 +101,33 @@ impl Error {
             op,
             source: e.into(),
         }
+    }
+}
+
+/// An error and its causes, outermost first (the error itself, then each
+/// `source()` in turn).
+pub fn causes<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(e), |e| e.source())
+}
+
+/// Displays an error with all its causes joined by ": ", the one-line form
+/// `pcibox` prints. Every error type in the workspace says what failed in its
+/// own message and leaves the cause to `source()`, so each cause appears
+/// once; log an error as `Chain(&e)`, not `{e}`, or its causes are lost.
+#[derive(Debug, Clone, Copy)]
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, e) in causes(self.0).enumerate() {
+            if i > 0 {
+                f.write_str(": ")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
     }
 }
 

@@ -284,14 +284,14 @@ impl Backend for Fake {
     fn region_read(&self, index: u32, offset: u64, buf: &mut [u8]) -> Result<()> {
         let r = self.region(index)?;
         self.lock().region_traps += 1;
-        rustix::io::pread(&r.mem, buf, offset).map_err(|e| fail(e.to_string()))?;
+        rustix::io::pread(&r.mem, buf, offset).map_err(|e| Error::os("pread", e))?;
         Ok(())
     }
 
     fn region_write(&self, index: u32, offset: u64, data: &[u8]) -> Result<()> {
         let r = self.region(index)?;
         self.lock().region_traps += 1;
-        rustix::io::pwrite(&r.mem, data, offset).map_err(|e| fail(e.to_string()))?;
+        rustix::io::pwrite(&r.mem, data, offset).map_err(|e| Error::os("pwrite", e))?;
         Ok(())
     }
 
@@ -317,7 +317,7 @@ impl Backend for Fake {
         let mut owned = Vec::new();
         for fd in fds {
             owned.push(Some(
-                fd.try_clone_to_owned().map_err(|e| fail(e.to_string()))?,
+                fd.try_clone_to_owned().map_err(|e| Error::os("dup", e))?,
             ));
         }
         st.irq = Some(kind);
@@ -374,7 +374,7 @@ impl Backend for Fake {
     #[allow(unsafe_code)] // implements the trait's contract; see `Backend::dma_map`
     unsafe fn dma_map(&self, iova: u64, mem: &DmaMemory<'_>) -> Result<()> {
         let fd = match mem.fd {
-            Some(fd) => Some(fd.try_clone_to_owned().map_err(|e| fail(e.to_string()))?),
+            Some(fd) => Some(fd.try_clone_to_owned().map_err(|e| Error::os("dup", e))?),
             None => None,
         };
         let mut st = self.lock();

@@ -37,7 +37,7 @@ pub use device::{
     Device, DeviceControl, COMMAND, COMMAND_BUS_MASTER, COMMAND_INTX_DISABLE, COMMAND_MEMORY,
 };
 pub use dma::{DmaBuffer, DmaPool, DmaSlice, PoolBuffer};
-pub use error::{BackendError, Error, Result};
+pub use error::{causes, BackendError, Chain, Error, Result};
 pub use iova::{IovaAllocator, IOVA_FLOOR};
 pub use irq::{Interrupts, Vector};
 pub use mmap::{volatile_copy_in, volatile_copy_out, Width};

@@ -11,7 +11,7 @@
 
 use crate::backend::RegionInfo;
 use crate::device::{Device, Shared};
-use crate::error::{Error, Result};
+use crate::error::{Chain, Error, Result};
 use crate::mmap::{Mmap, Width};
 use std::ops::Range;
 use std::sync::atomic::{fence, Ordering};
@@ -62,10 +62,11 @@ impl Device {
                 match Mmap::map(fd, info.mmap_offset + area.start, len, info.writable) {
                     Ok(m) => maps.push((area.clone(), m)),
                     Err(e) => tracing::warn!(
-                        "{}: region {index} area {:#x}..{:#x}: mmap failed, using read/write: {e}",
+                        "{}: region {index} area {:#x}..{:#x}: mmap failed, using read/write: {}",
                         self.name(),
                         area.start,
-                        area.end
+                        area.end,
+                        Chain(&e)
                     ),
                 }
             }

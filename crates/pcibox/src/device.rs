@@ -26,8 +26,8 @@ pub enum DeviceError {
     #[error(transparent)]
     Bdf(#[from] pcibox_vfio::Error),
     /// The vfio-user server could not be reached or refused us.
-    #[error("{0}: {1}")]
-    VfioUser(String, pcibox_vfio_user::Error),
+    #[error("cannot open {0}")]
+    VfioUser(String, #[source] pcibox_vfio_user::Error),
 }
 
 impl FromStr for DeviceSpec {
@@ -117,10 +117,10 @@ mod tests {
             .unwrap()
             .open()
             .unwrap_err();
+        let shown = pcibox_kit::Chain(&*e).to_string();
         assert!(
-            e.to_string()
-                .starts_with("vfio-user:/nonexistent/pcibox.sock: connect: "),
-            "{e}"
+            shown.starts_with("cannot open vfio-user:/nonexistent/pcibox.sock: connect failed: "),
+            "{shown}"
         );
     }
 }

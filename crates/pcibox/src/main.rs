@@ -6,6 +6,8 @@
 
 mod cmd;
 mod device;
+#[cfg(test)]
+mod error_chain_tests;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;
@@ -66,14 +68,9 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            // One line, no backtrace: the full cause chain joined by ": ".
-            let mut msg = format!("pcibox: {err}");
-            let mut source = err.source();
-            while let Some(s) = source {
-                msg.push_str(&format!(": {s}"));
-                source = s.source();
-            }
-            eprintln!("{msg}");
+            // One line, no backtrace: the full cause chain joined by ": "
+            // (each error names what failed; its cause is its source()).
+            eprintln!("pcibox: {}", pcibox_kit::Chain(&*err));
             ExitCode::FAILURE
         }
     }

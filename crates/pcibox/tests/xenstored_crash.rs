@@ -202,7 +202,8 @@ fn bad_command_lines_fail_with_one_line() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.starts_with("pcibox: /nonexistent-dir/socket: ") && err.lines().count() == 1,
+        err.starts_with("pcibox: cannot set up socket /nonexistent-dir/socket: ")
+            && err.lines().count() == 1,
         "{err}"
     );
     let out = run(&["--socket", "/tmp/x", "--quota", "bogus=1"]);
@@ -236,5 +237,5 @@ fn damage_before_the_last_log_record_is_refused() {
         .unwrap();
     assert!(!out.status.success(), "damaged log accepted");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("state/log: bad checksum"), "{err}");
+    assert!(err.contains("state/log is damaged: bad checksum"), "{err}");
 }

@@ -280,7 +280,7 @@ impl Client {
             let Conn { sock, reader, .. } = &mut *conn;
             let msg = reader.next(sock.as_fd()).map_err(|e| match e {
                 crate::RecvError::Closed => Error::Closed,
-                other => Error::Protocol(other.to_string()),
+                other => Error::Recv(other),
             })?;
             if let Kind::Command { .. } = msg.header.kind {
                 // No twin socket: the server's DMA requests come this way.

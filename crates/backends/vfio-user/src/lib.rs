@@ -24,13 +24,15 @@ use vfio_user_wire::Command;
 /// Errors of the server and the client.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{op}: {source}")]
+    #[error("{op} failed")]
     Io {
         op: &'static str,
         source: std::io::Error,
     },
-    #[error("malformed message: {0}")]
+    #[error("malformed message")]
     Wire(#[from] vfio_user_wire::Error),
+    #[error("cannot receive a message")]
+    Recv(#[source] RecvError),
     #[error("peer refused {command:?}: {}", std::io::Error::from_raw_os_error(*errno as i32))]
     Remote { command: Command, errno: u32 },
     #[error("protocol violation: {0}")]

@@ -46,12 +46,13 @@ pub enum RecvError {
     Truncated,
     /// The header cannot be trusted (bad size or flags): the stream cannot be
     /// resynchronised. The raw header is kept for an error reply.
-    #[error("bad header: {error}")]
+    #[error("bad header")]
     BadHeader {
+        #[source]
         error: vfio_user_wire::Error,
         raw: [u8; HEADER_LEN],
     },
-    #[error("socket: {0}")]
+    #[error("socket read failed")]
     Io(#[from] io::Error),
 }
 

@@ -181,6 +181,15 @@ fn write_server_seed_corpus() {
                 data: &[],
             }),
         ),
+        ("dma-unmap-all", Request::DmaUnmap(DmaUnmapRepr::all())),
+        (
+            "dma-unmap-all-with-range",
+            Request::DmaUnmap(DmaUnmapRepr {
+                address: 0x20_0000,
+                size: 0x2000,
+                ..DmaUnmapRepr::all()
+            }),
+        ),
     ];
     let mut all = version.clone();
     for (i, (name, req)) in reqs.iter().enumerate() {

@@ -343,16 +343,141 @@ fn bad_fds_and_dma_windows_refused() {
     honest_ok(&r);
 }
 
-#[test]
-fn a_shrunk_dma_file_does_not_crash_the_server() {
-    let fake = fake();
-    let r = serve(&fake, ServerOptions::default());
+/// Sends a DMA_UNMAP and returns the echoed entry, or the errno.
+fn unmap_reply(s: &Peer, id: u16, r: DmaUnmapRepr) -> std::result::Result<DmaUnmapRepr, u32> {
+    send(s, &Request::DmaUnmap(r).to_message(id, false), &[]);
+    let msg = s.recv().unwrap();
+    assert_eq!(
+        (msg.header.msg_id, msg.header.command),
+        (id, Command::DmaUnmap)
+    );
+    match msg.header.kind {
+        Kind::Error(e) => Err(e),
+        Kind::Reply => match Reply::parse(Command::DmaUnmap, &msg.payload).unwrap() {
+            Reply::DmaUnmap(Some(echo)) => Ok(echo),
+            other => panic!("DMA_UNMAP answered with {other:?}"),
+        },
+        other => panic!("not a reply: {other:?}"),
+    }
+}
+
+/// A negotiated session with one 8 KiB window at 0x20_0000 backed by a
+/// memfd.
+fn one_window(fake: &pcibox_kit::fake::Fake) -> (Running, Peer, std::os::fd::OwnedFd) {
+    let r = serve(fake, ServerOptions::default());
     let s = negotiated(&r);
     let mem = memfd(0x2000);
     assert_eq!(
         call(&s, 1, &dma_map(0x20_0000, 0x2000, 0), &[mem.as_fd()]),
         0
     );
+    (r, s, mem)
+}
+
+/// A device-model write at `iova` lands in the window's file at `at`.
+fn dma_lands_in(r: &Running, mem: &std::os::fd::OwnedFd, iova: u64, at: u64) {
+    r.dma.write(iova, &iova.to_le_bytes()).unwrap();
+    let mut back = [0u8; 8];
+    rustix::io::pread(mem, &mut back, at).unwrap();
+    assert_eq!(u64::from_le_bytes(back), iova);
+}
+
+#[test]
+fn dma_unmap_all_drops_every_window() {
+    let fake = fake();
+    let r = serve(&fake, ServerOptions::default());
+    let s = negotiated(&r);
+    let mem = memfd(0x4000);
+    assert_eq!(
+        call(&s, 1, &dma_map(0x20_0000, 0x2000, 0), &[mem.as_fd()]),
+        0
+    );
+    assert_eq!(
+        call(&s, 2, &dma_map(0x30_0000, 0x1000, 0x2000), &[mem.as_fd()]),
+        0
+    );
+    assert_eq!((fake.mapping_count(), r.dma.window_count()), (2, 2));
+    dma_lands_in(&r, &mem, 0x30_0000, 0x2000);
+    // Everything goes, in one message; the reply echoes the request.
+    let all = DmaUnmapRepr::all();
+    assert_eq!(unmap_reply(&s, 3, all), Ok(all));
+    assert_eq!(
+        fake.mapping_count(),
+        0,
+        "a window is still mapped for the device"
+    );
+    assert_eq!(r.dma.window_count(), 0);
+    // DMA to either former window is refused.
+    assert!(r.dma.read(0x20_0000, &mut [0u8; 8]).is_err());
+    assert!(r.dma.write(0x30_0000, b"gone").is_err());
+    // Nothing left: unmapping all again succeeds, a single unmap finds nothing.
+    assert_eq!(unmap_reply(&s, 4, all), Ok(all));
+    let one = DmaUnmapRepr {
+        flags: 0,
+        address: 0x20_0000,
+        size: 0x2000,
+        ..all
+    };
+    assert_eq!(unmap_reply(&s, 5, one), Err(errno::ENOENT));
+    // The same IOVAs map again and work.
+    assert_eq!(
+        call(&s, 6, &dma_map(0x20_0000, 0x2000, 0), &[mem.as_fd()]),
+        0
+    );
+    assert_eq!((fake.mapping_count(), r.dma.window_count()), (1, 1));
+    dma_lands_in(&r, &mem, 0x20_0010, 0x10);
+    assert_eq!(unmap_reply(&s, 7, one), Ok(one));
+    drop(s);
+    honest_ok(&r);
+}
+
+#[test]
+fn dma_unmap_all_with_a_range_or_unknown_flags_is_refused() {
+    let fake = fake();
+    let (r, s, mem) = one_window(&fake);
+    let all = DmaUnmapRepr::all();
+    // FLAG_ALL beside a range is contradictory: EINVAL, nothing unmapped.
+    for (id, address, size) in [(2, 0x20_0000, 0x2000), (3, 0, 0x2000), (4, 0x20_0000, 0)] {
+        let bad = DmaUnmapRepr {
+            address,
+            size,
+            ..all
+        };
+        assert_eq!(unmap_reply(&s, id, bad), Err(errno::EINVAL), "{bad:?}");
+    }
+    // Flags we do not implement (dirty bitmap, vaddr), alone or beside ALL.
+    for (id, flags) in [(5, 1), (6, 4), (7, DMA_UNMAP_FLAG_ALL | 1), (8, 1 << 31)] {
+        let r = DmaUnmapRepr { flags, ..all };
+        assert_eq!(unmap_reply(&s, id, r), Err(errno::EOPNOTSUPP), "{r:?}");
+    }
+    // No-reply forms get no answer and change nothing either.
+    let bad = DmaUnmapRepr {
+        size: 0x2000,
+        ..all
+    };
+    send(&s, &Request::DmaUnmap(bad).to_message(9, true), &[]);
+    assert_eq!((fake.mapping_count(), r.dma.window_count()), (1, 1));
+    // The session goes on: a bystander request is answered in step.
+    send(&s, &region_read(7, 0, 4).to_message(10, false), &[]);
+    let msg = s.recv().unwrap();
+    assert_eq!((msg.header.msg_id, msg.header.kind), (10, Kind::Reply));
+    match Reply::parse(Command::RegionRead, &msg.payload).unwrap() {
+        Reply::RegionRead(rr) => assert_eq!(rr.data, &0x10d3_8086u32.to_le_bytes()),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!((fake.mapping_count(), r.dma.window_count()), (1, 1));
+    dma_lands_in(&r, &mem, 0x20_0000, 0);
+    // And a proper unmap-all still works.
+    assert_eq!(unmap_reply(&s, 11, all), Ok(all));
+    assert_eq!((fake.mapping_count(), r.dma.window_count()), (0, 0));
+    drop(s);
+    honest_ok(&r);
+}
+
+#[test]
+fn a_shrunk_dma_file_does_not_crash_the_server() {
+    let fake = fake();
+    let (r, s, mem) = one_window(&fake);
     rustix::fs::ftruncate(&mem, 0).unwrap();
     // Software DMA uses pread/pwrite: a short read is an error, not SIGBUS.
     assert!(r.dma.read(0x20_1000, &mut [0u8; 16]).is_err());

@@ -51,7 +51,7 @@ pub enum Error {
         what: String,
     },
     /// A VFIO ioctl (or read/write/open on a VFIO file) failed.
-    #[error("{bdf}: {op}: {source}")]
+    #[error("{bdf}: {op} failed")]
     Vfio {
         /// The device.
         bdf: Bdf,
@@ -61,7 +61,7 @@ pub enum Error {
         source: io::Error,
     },
     /// A sysfs read or write failed.
-    #[error("{bdf}: {op} {}: {source}", path.display())]
+    #[error("{bdf}: {op} {} failed", path.display())]
     Sysfs {
         /// The device.
         bdf: Bdf,
@@ -71,6 +71,15 @@ pub enum Error {
         path: PathBuf,
         /// The OS error.
         source: io::Error,
+    },
+    /// The kit refused the opened device (for example its config space
+    /// does not parse or it reports no usable IOVA range).
+    #[error("{bdf}: the driver kit cannot use the device")]
+    Kit {
+        /// The device.
+        bdf: Bdf,
+        /// The kit's reason.
+        source: pcibox_kit::Error,
     },
     /// Claim or release did not end as expected.
     #[error("{bdf}: {what}")]

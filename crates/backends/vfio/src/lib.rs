@@ -23,8 +23,5 @@ pub use sysfs::{Claimed, Released, Sysfs, VFIO_PCI};
 /// Opens `bdf` (bound to vfio-pci) as a kit device.
 pub fn open(bdf: Bdf) -> Result<pcibox_kit::Device> {
     let dev = VfioDevice::open(bdf)?;
-    pcibox_kit::Device::new(Box::new(dev)).map_err(|e| Error::Unsupported {
-        bdf,
-        what: e.to_string(),
-    })
+    pcibox_kit::Device::new(Box::new(dev)).map_err(|source| Error::Kit { bdf, source })
 }

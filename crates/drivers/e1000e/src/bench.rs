@@ -101,7 +101,7 @@ pub fn run(nic: &mut E1000e, batches: &[usize], frames: u64, frame_len: usize) -
 }
 
 fn unix_rtt_us() -> Result<f64> {
-    let io = |e: std::io::Error| Error::Net(format!("baseline unix socket: {e}"));
+    let io = |e: std::io::Error| Error::net_op("baseline unix socket", e);
     let (mut a, mut b) = std::os::unix::net::UnixStream::pair().map_err(io)?;
     const N: u32 = 2000;
     let echo = std::thread::spawn(move || -> std::io::Result<()> {

@@ -53,7 +53,29 @@ pub enum Error {
     /// A network-stack operation failed (DHCP, ping).
     #[error("{0}")]
     Net(String),
+    /// A network-stack or host operation failed with an error of its own.
+    #[error("{what} failed")]
+    NetOp {
+        /// The operation, e.g. `ICMP send`.
+        what: String,
+        /// The stack's (or the OS's) error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 /// The driver's result type.
 pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// A failed network-stack or host operation, keeping its error as the
+    /// `source()`.
+    pub(crate) fn net_op(
+        what: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Error {
+        Error::NetOp {
+            what: what.into(),
+            source: Box::new(source),
+        }
+    }
+}

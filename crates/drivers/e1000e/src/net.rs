@@ -304,7 +304,7 @@ pub fn ping(
         iface
             .routes_mut()
             .add_default_ipv4_route(gw)
-            .map_err(|e| Error::Net(format!("route via {gw}: {e}")))?;
+            .map_err(|e| Error::net_op(format!("default route via {gw}"), e))?;
     }
     let mut sockets = SocketSet::new(vec![]);
     let n = opts.count as usize + 4;
@@ -323,7 +323,7 @@ pub fn ping(
     sockets
         .get_mut::<icmp::Socket>(handle)
         .bind(icmp::Endpoint::Ident(ident))
-        .map_err(|e| Error::Net(format!("ICMP bind: {e}")))?;
+        .map_err(|e| Error::net_op("ICMP bind", e))?;
     let payload: Vec<u8> = (0..opts.size).map(|i| i as u8).collect();
     let caps = ChecksumCapabilities::default();
     let mut sent_at: Vec<Option<Instant>> = vec![None; opts.count as usize];
@@ -378,7 +378,7 @@ pub fn ping(
             };
             let buf = sock
                 .send(repr.buffer_len(), IpAddress::Ipv4(target))
-                .map_err(|e| Error::Net(format!("ICMP send: {e}")))?;
+                .map_err(|e| Error::net_op("ICMP send", e))?;
             let mut pkt = Icmpv4Packet::new_unchecked(buf);
             repr.emit(&mut pkt, &caps);
             sent_at[usize::from(seq)] = Some(now);

@@ -486,7 +486,10 @@ impl E1000e {
 impl Drop for E1000e {
     fn drop(&mut self) {
         if let Err(e) = self.quiesce() {
-            tracing::warn!("e1000e: quiesce before teardown failed: {e}");
+            tracing::warn!(
+                "e1000e: quiesce before teardown failed: {}",
+                pcibox_kit::Chain(&e)
+            );
             // Still keep MSI-X on through the throttling window.
             std::thread::sleep(self.quiesce_wait);
         }

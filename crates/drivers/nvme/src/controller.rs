@@ -8,7 +8,7 @@ use nvme_spec::command::cns;
 use nvme_spec::identify::parse_namespace_list;
 use nvme_spec::regs::{offset, Aqa, Cap, Cc, Csts, Shutdown, ShutdownStatus, Version};
 use nvme_spec::{Command, IdentifyController, IdentifyData, IdentifyNamespace, IDENTIFY_SIZE};
-use pcibox_kit::{Device, Interrupts, IrqKind, Region};
+use pcibox_kit::{Chain, Device, Interrupts, IrqKind, Region};
 use serde::Serialize;
 use std::time::{Duration, Instant};
 
@@ -210,7 +210,7 @@ impl Controller {
         let info = match self.device.irq_info(IrqKind::Msix) {
             Ok(i) => i,
             Err(e) => {
-                tracing::warn!("MSI-X unavailable ({e}): polling");
+                tracing::warn!("MSI-X unavailable, polling: {}", Chain(&e));
                 return Ok(false);
             }
         };
@@ -351,7 +351,7 @@ impl Drop for Controller {
     fn drop(&mut self) {
         // The controller must stop DMA before the queues' memory goes away.
         if let Err(e) = self.shutdown() {
-            tracing::warn!("NVMe shutdown: {e}");
+            tracing::warn!("NVMe shutdown: {}", Chain(&e));
         }
     }
 }

@@ -63,7 +63,7 @@ pub enum Error {
     #[error("device protocol error: {0}")]
     Protocol(String),
     /// IDENTIFY data that does not parse.
-    #[error("IDENTIFY: {0}")]
+    #[error("IDENTIFY data does not parse")]
     Identify(#[from] nvme_spec::Error),
     /// The namespace has no such blocks.
     #[error("LBA range {lba}+{count} is past the end of namespace {nsid} ({capacity} blocks)")]

@@ -1,6 +1,7 @@
 //! `pcibox net --device DEVICE ACTION`: the e1000e driver from the command
 //! line — `dhcp`, `ping ADDR`, `stats`, `cycles N`, `bench`.
 
+use super::Context;
 use crate::device::DeviceSpec;
 use pcibox_e1000e::net::{self, PingOptions};
 use pcibox_e1000e::{bench, Config, E1000e, IrqPreference, Stats};
@@ -112,12 +113,11 @@ fn open(args: &Args, loopback: bool) -> Result<E1000e, super::Error> {
     if let Some(us) = args.quiesce_wait_us {
         cfg.quiesce_wait = Duration::from_micros(us);
     }
-    Ok(E1000e::open(dev, cfg).map_err(|e| format!("{}: {e}", args.device))?)
+    E1000e::open(dev, cfg).context(&args.device)
 }
 
 fn wait_link(nic: &mut E1000e, args: &Args) -> Result<(), super::Error> {
-    nic.wait_link(secs(args.link_wait)?)
-        .map_err(|e| format!("{}: {e}", args.device))?;
+    nic.wait_link(secs(args.link_wait)?).context(&args.device)?;
     Ok(())
 }
 
@@ -232,7 +232,7 @@ pub fn run(args: Args) -> Result<ExitCode, super::Error> {
             let start = Instant::now();
             let (mut frames_sent, mut irqs) = (0u64, 0u64);
             for i in 0..*count {
-                let mut nic = open(&args, false).map_err(|e| format!("cycle {i}: {e}"))?;
+                let mut nic = open(&args, false).context(format!("cycle {i}"))?;
                 if !no_traffic {
                     // A frame out (TX write-back interrupt) and, from slirp, an
                     // ARP reply in (RX interrupt) right before the teardown.
@@ -245,7 +245,7 @@ pub fn run(args: Args) -> Result<ExitCode, super::Error> {
                     nic.wait(Duration::from_millis(2))?;
                     irqs += nic.stats()?.vector_counts.iter().sum::<u64>();
                 }
-                nic.close().map_err(|e| format!("cycle {i}: {e}"))?;
+                nic.close().context(format!("cycle {i}"))?;
             }
             let ms = start.elapsed().as_millis();
             let fds_after = open_fds();

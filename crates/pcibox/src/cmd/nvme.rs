@@ -5,6 +5,7 @@
 
 mod bench;
 
+use super::Context;
 use crate::device::DeviceSpec;
 use partition_table::{read_table, sfdisk, sgdisk, Table};
 use pcibox_nvme::{pattern, Controller, OpKind, Options, RunStats, Transfer};
@@ -102,7 +103,7 @@ fn open(args: &Args, io_queues: u16) -> Result<Controller, super::Error> {
         polled: args.polled,
         timeout: Duration::from_millis(args.timeout_ms),
     };
-    Controller::new(device, &opts).map_err(|e| format!("{}: {e}", args.device).into())
+    Controller::new(device, &opts).context(&args.device)
 }
 
 /// Runs the subcommand.
@@ -213,7 +214,7 @@ fn read(
     let mut data = vec![0u8; len as usize];
     ctrl.read(lba, &mut data)?;
     if let Some(path) = out {
-        std::fs::write(path, &data).map_err(|e| format!("{}: {e}", path.display()))?;
+        std::fs::write(path, &data).context(format!("cannot write {}", path.display()))?;
     }
     if args.json {
         let v = json!({
@@ -264,7 +265,7 @@ fn write(
         .ok_or("write: at most 1 GiB at a time")? as usize;
     let data = match (seed, file) {
         (_, Some(path)) => {
-            let d = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let d = std::fs::read(path).context(format!("cannot read {}", path.display()))?;
             if d.len() != len {
                 return Err(format!(
                     "{}: {} bytes, COUNT blocks are {len}",

@@ -7,6 +7,7 @@
 //! Region accesses are trapped: a VFIO device's mappings are never handed
 //! out (they would carry the whole device with them).
 
+use super::Context;
 use crate::device::DeviceSpec;
 use pcibox_vfio_user::{Server, ServerOptions, SessionStats};
 use std::io::Write;
@@ -56,20 +57,22 @@ pub fn run(args: Args) -> Result<ExitCode, super::Error> {
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGINT,
     ])
-    .map_err(|e| format!("signal handlers: {e}"))?;
+    .context("cannot install signal handlers")?;
     std::thread::spawn(move || {
         if signals.forever().next().is_some() {
             stop.stop();
         }
     });
     if args.socket.exists() {
-        std::fs::remove_file(&args.socket)
-            .map_err(|e| format!("{}: remove stale socket: {e}", args.socket.display()))?;
+        std::fs::remove_file(&args.socket).context(format!(
+            "cannot remove stale socket {}",
+            args.socket.display()
+        ))?;
     }
     let listener = UnixListener::bind(&args.socket)
-        .map_err(|e| format!("{}: bind: {e}", args.socket.display()))?;
+        .context(format!("cannot bind {}", args.socket.display()))?;
     std::fs::set_permissions(&args.socket, std::fs::Permissions::from_mode(args.mode))
-        .map_err(|e| format!("{}: chmod: {e}", args.socket.display()))?;
+        .context(format!("cannot chmod {}", args.socket.display()))?;
     println!("serving {} on {}", args.device, args.socket.display());
     let _ = std::io::stdout().flush();
     let result = server.run_sessions(&listener, args.sessions);

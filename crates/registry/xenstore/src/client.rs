@@ -20,7 +20,7 @@ use xenstore_wire::{
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The socket failed.
-    #[error("xenstore socket: {0}")]
+    #[error("xenstore socket failed")]
     Io(#[from] io::Error),
     /// The daemon answered with an error.
     #[error("xenstore: {0}")]
@@ -28,6 +28,9 @@ pub enum ClientError {
     /// The daemon sent something unparseable.
     #[error("xenstore protocol: {0}")]
     Protocol(String),
+    /// The daemon sent (or we would send) a malformed message.
+    #[error("malformed xenstore message")]
+    Wire(#[source] xenstore_wire::Error),
 }
 
 impl ClientError {
@@ -112,7 +115,7 @@ impl Client {
                     return Ok(Some((h, payload)));
                 }
                 Err(xenstore_wire::Error::Truncated) => {}
-                Err(e) => return Err(ClientError::Protocol(e.to_string())),
+                Err(e) => return Err(ClientError::Wire(e)),
             }
             let timeout = match deadline {
                 Some(d) => {
@@ -160,9 +163,7 @@ impl Client {
     pub fn request(&mut self, tx: u32, req: &Request<'_>) -> Result<Vec<u8>> {
         let req_id = self.next_req;
         self.next_req = self.next_req.wrapping_add(1).max(1);
-        let msg = req
-            .emit(req_id, tx)
-            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let msg = req.emit(req_id, tx).map_err(ClientError::Wire)?;
         self.stream.write_all(&msg)?;
         loop {
             let Some((h, payload)) = self.recv(None)? else {
@@ -178,7 +179,7 @@ impl Client {
                         h.req_id
                     )))
                 }
-                Err(e) => return Err(ClientError::Protocol(e.to_string())),
+                Err(e) => return Err(ClientError::Wire(e)),
             }
         }
     }
@@ -219,7 +220,7 @@ impl Client {
     /// Lists a node's children.
     pub fn directory(&mut self, tx: u32, path: &str) -> Result<Vec<String>> {
         let payload = self.request(tx, &Request::Directory { path })?;
-        let names = split_strings(&payload).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let names = split_strings(&payload).map_err(ClientError::Wire)?;
         Ok(names
             .iter()
             .map(|n| String::from_utf8_lossy(n).into_owned())
@@ -231,7 +232,7 @@ impl Client {
         let payload = self.request(tx, &Request::GetPerms { path })?;
         split_strings(&payload)
             .and_then(|f| f.iter().map(|p| Perm::parse(p)).collect())
-            .map_err(|e| ClientError::Protocol(e.to_string()))
+            .map_err(ClientError::Wire)
     }
 
     /// Sets a node's permissions.

@@ -58,7 +58,7 @@ impl Config {
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
     /// A socket could not be set up.
-    #[error("{path}: {source}")]
+    #[error("cannot set up socket {path}")]
     Socket {
         /// The socket path.
         path: PathBuf,
@@ -66,8 +66,8 @@ pub enum DaemonError {
         source: io::Error,
     },
     /// `poll` failed.
-    #[error("poll: {0}")]
-    Poll(io::Error),
+    #[error("poll failed")]
+    Poll(#[source] io::Error),
     /// The state could not be recovered or made durable.
     #[error(transparent)]
     Persist(#[from] PersistError),

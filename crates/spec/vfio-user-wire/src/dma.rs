@@ -36,6 +36,10 @@ view!(
 pub const DMA_FLAG_READ: u32 = 1 << 0;
 /// DMA_MAP flag: the server may write the window.
 pub const DMA_FLAG_WRITE: u32 = 1 << 1;
+/// DMA_UNMAP flag: drop every window of the client. Linux VFIO's
+/// `VFIO_DMA_UNMAP_FLAG_ALL` (type1 IOMMU), which QEMU's vfio-user client
+/// and libvfio-user send as is; address and size must then both be 0.
+pub const DMA_UNMAP_FLAG_ALL: u32 = 1 << 1;
 
 /// A parsed DMA_MAP request. A file descriptor (0 or 1) travels beside it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +96,8 @@ impl DmaMapRepr {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DmaUnmapRepr {
     pub argsz: u32,
-    /// Unused by the spec; kept raw so a server can refuse what it does not do.
+    /// 0 (one window, matched exactly) or [`DMA_UNMAP_FLAG_ALL`]; other
+    /// bits are kept raw so a server can refuse what it does not do.
     pub flags: u32,
     pub address: u64,
     pub size: u64,
@@ -101,14 +106,40 @@ pub struct DmaUnmapRepr {
 impl DmaUnmapRepr {
     pub const LEN: usize = 24;
 
+    /// The request that drops every window: [`DMA_UNMAP_FLAG_ALL`], address
+    /// and size 0.
+    pub fn all() -> DmaUnmapRepr {
+        DmaUnmapRepr {
+            argsz: Self::LEN as u32,
+            flags: DMA_UNMAP_FLAG_ALL,
+            address: 0,
+            size: 0,
+        }
+    }
+
+    /// Whether this asks to drop every window.
+    pub fn is_all(&self) -> bool {
+        self.flags & DMA_UNMAP_FLAG_ALL != 0
+    }
+
+    /// Parse. With [`DMA_UNMAP_FLAG_ALL`] the address and size must be 0
+    /// (VFIO's rule: a range beside "all" is contradictory), else
+    /// `Error::Invalid`.
     pub fn parse<T: AsRef<[u8]>>(view: &DmaUnmap<T>) -> Result<DmaUnmapRepr> {
         no_trailing(view.tail())?;
-        Ok(DmaUnmapRepr {
+        let r = DmaUnmapRepr {
             argsz: view.argsz(),
             flags: view.flags(),
             address: view.address(),
             size: view.size(),
-        })
+        };
+        if r.is_all() && (r.address != 0 || r.size != 0) {
+            return Err(Error::Invalid {
+                field: "dma_unmap range with FLAG_ALL",
+                value: if r.address != 0 { r.address } else { r.size },
+            });
+        }
+        Ok(r)
     }
 
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, view: &mut DmaUnmap<T>) {

@@ -92,6 +92,17 @@ fn region_info(n: &Nums, reply: bool) -> RegionInfoRepr {
     r
 }
 
+/// A DMA_UNMAP body: with `DMA_UNMAP_FLAG_ALL` the range must be empty.
+fn unmap(argsz: u32, flags: u32, n: &Nums) -> DmaUnmapRepr {
+    let all = flags & DMA_UNMAP_FLAG_ALL != 0;
+    DmaUnmapRepr {
+        argsz,
+        flags,
+        address: if all { 0 } else { n.a },
+        size: if all { 0 } else { n.b },
+    }
+}
+
 fn request<'a>(kind: u8, n: &Nums, data: &'a [u8]) -> Request<'a> {
     let count = data.len() as u32;
     let size = n.c.max(1) >> 1;
@@ -108,12 +119,7 @@ fn request<'a>(kind: u8, n: &Nums, data: &'a [u8]) -> Request<'a> {
             address: n.b >> 1,
             size,
         }),
-        2 => Request::DmaUnmap(DmaUnmapRepr {
-            argsz: 24,
-            flags: n.x,
-            address: n.a,
-            size: n.b,
-        }),
+        2 => Request::DmaUnmap(unmap(24, n.x, n)),
         3 => Request::DeviceGetInfo(DeviceInfoRepr {
             argsz: n.x,
             flags: n.y,
@@ -209,12 +215,7 @@ fn reply<'a>(kind: u8, n: &Nums, data: &'a [u8]) -> Reply<'a> {
             caps: caps(n),
         }),
         1 => Reply::DmaMap,
-        2 => Reply::DmaUnmap(n.flag.then_some(DmaUnmapRepr {
-            argsz: n.x,
-            flags: n.y,
-            address: n.a,
-            size: n.b,
-        })),
+        2 => Reply::DmaUnmap(n.flag.then_some(unmap(n.x, n.y, n))),
         3 => Reply::DeviceGetInfo(DeviceInfoRepr {
             argsz: 16,
             flags: n.y & 3,
@@ -449,6 +450,64 @@ fn dma_map_validation() {
     }
 }
 
+proptest! {
+    /// DMA_UNMAP with FLAG_ALL parses exactly when address and size are both
+    /// 0 (VFIO's rule), whatever other flag bits ride along; without it any
+    /// range parses (the server matches it against its windows).
+    #[test]
+    fn dma_unmap_all_needs_an_empty_range(
+        flags in any::<u32>(),
+        address in prop_oneof![Just(0u64), any::<u64>()],
+        size in prop_oneof![Just(0u64), any::<u64>()],
+    ) {
+        let r = DmaUnmapRepr { argsz: 24, flags, address, size };
+        let bytes = Request::DmaUnmap(r).to_message(7, false);
+        let parsed = parse_message(&bytes);
+        let all = flags & DMA_UNMAP_FLAG_ALL != 0;
+        prop_assert_eq!(parsed.is_ok(), !all || (address == 0 && size == 0));
+        if let Ok((Parsed::Request(_, Request::DmaUnmap(back)), _)) = parsed {
+            prop_assert_eq!(back, r);
+            prop_assert_eq!(back.is_all(), all);
+        }
+        // The reply echoes the request and follows the same rule.
+        let bytes = Reply::DmaUnmap(Some(r)).to_message(7);
+        prop_assert_eq!(parse_message(&bytes).is_ok(), !all || (address == 0 && size == 0));
+    }
+}
+
+#[test]
+fn dma_unmap_all_is_vfio_flag_all() {
+    // VFIO_DMA_UNMAP_FLAG_ALL is bit 1 of the type1 unmap flags.
+    assert_eq!(DMA_UNMAP_FLAG_ALL, 2);
+    let all = DmaUnmapRepr::all();
+    assert!(all.is_all());
+    assert_eq!((all.argsz, all.flags, all.address, all.size), (24, 2, 0, 0));
+    let bytes = Request::DmaUnmap(all).to_message(3, false);
+    assert_eq!(&bytes[HEADER_LEN..][4..8], &2u32.to_ne_bytes());
+    match parse_message(&bytes).unwrap().0 {
+        Parsed::Request(_, Request::DmaUnmap(r)) => assert_eq!(r, all),
+        other => panic!("{other:?}"),
+    }
+    for (address, size) in [(0x1000, 0), (0, 0x1000), (0x1000, 0x1000)] {
+        let bad = DmaUnmapRepr {
+            address,
+            size,
+            ..all
+        };
+        assert!(matches!(
+            parse_message(&Request::DmaUnmap(bad).to_message(3, false)),
+            Err(Error::Invalid { .. })
+        ));
+    }
+    let one = DmaUnmapRepr {
+        flags: 0,
+        address: 0x1000,
+        size: 0x1000,
+        ..all
+    };
+    assert!(!one.is_all());
+}
+
 #[test]
 fn dma_write_reply_short_count_accepted() {
     // The spec's table gives DMA_WRITE's reply a 4-byte count.
@@ -522,4 +581,20 @@ fn write_seed_corpus() {
         msg.extend_from_slice(&payload);
         std::fs::write(dir.join(name), &msg).unwrap();
     }
+    // DMA_UNMAP of every window as QEMU's client and libvfio-user send it,
+    // its echoed reply, and the contradictory form (FLAG_ALL with a range).
+    let all = DmaUnmapRepr::all();
+    let mut unmap_all = Request::DmaUnmap(all).to_message(5, false);
+    unmap_all.extend(Reply::DmaUnmap(Some(all)).to_message(5));
+    std::fs::write(dir.join("dma-unmap-all"), &unmap_all).unwrap();
+    let bad = DmaUnmapRepr {
+        address: 0x1_0000,
+        size: 0x2000,
+        ..all
+    };
+    std::fs::write(
+        dir.join("dma-unmap-all-with-range"),
+        Request::DmaUnmap(bad).to_message(6, false),
+    )
+    .unwrap();
 }

@@ -175,10 +175,14 @@ pub(crate) fn handle(server: &mut Server, s: &mut Session, msg: Received) -> Han
             }
         }
         Request::DmaUnmap(r) => {
-            if r.flags != 0 {
-                return err(errno::EOPNOTSUPP);
-            }
-            match server.dma.unmap(backend, r.address, r.size) {
+            // The wire already refused FLAG_ALL with a range (EINVAL).
+            let done = match r.flags {
+                0 => server.dma.unmap(backend, r.address, r.size),
+                DMA_UNMAP_FLAG_ALL => server.dma.unmap_all(backend),
+                _ => Err(errno::EOPNOTSUPP),
+            };
+            // The reply echoes the request's entry, as the spec says.
+            match done {
                 Ok(()) => ok(Reply::DmaUnmap(Some(DmaUnmapRepr {
                     argsz: DmaUnmapRepr::LEN as u32,
                     ..r

@@ -16,7 +16,7 @@ pub use window::ServerDma;
 use crate::sock::{send_message, MessageReader, RecvError};
 use crate::Error;
 use handle::{Handled, Session};
-use pcibox_kit::{Backend, Device, DeviceControl};
+use pcibox_kit::{Backend, Chain, Device, DeviceControl};
 use rustix::event::{EventfdFlags, PollFd, PollFlags};
 use std::fmt;
 use std::os::fd::{AsFd, OwnedFd};
@@ -271,7 +271,7 @@ impl Server {
                     let _ = send_message(stream.as_fd(), &reply, &[]);
                     break format!("bad header: {error}");
                 }
-                Err(e) => break e.to_string(),
+                Err(e) => break Chain(&e).to_string(),
             };
             stats.messages += 1;
             let cmd = msg.header.command.to_u16() as usize;
@@ -311,7 +311,7 @@ impl Server {
         let name = self.device.name();
         if let Some(kind) = session.irq_kind.take() {
             if let Err(e) = backend.irq_disable(kind) {
-                tracing::warn!("{name}: teardown: disabling {kind}: {e}");
+                tracing::warn!("{name}: teardown: disabling {kind}: {}", Chain(&e));
             }
         }
         session.irq_fds.clear();
@@ -319,12 +319,12 @@ impl Server {
         if backend.config_read(pcibox_kit::COMMAND, &mut cmd).is_ok() {
             let v = u16::from_le_bytes(cmd) & !pcibox_kit::COMMAND_BUS_MASTER;
             if let Err(e) = backend.config_write(pcibox_kit::COMMAND, &v.to_le_bytes()) {
-                tracing::warn!("{name}: teardown: clearing bus master: {e}");
+                tracing::warn!("{name}: teardown: clearing bus master: {}", Chain(&e));
             }
         }
         self.dma.end_session(backend);
         if let Err(e) = backend.reset() {
-            tracing::warn!("{name}: teardown: reset: {e}");
+            tracing::warn!("{name}: teardown: reset: {}", Chain(&e));
         }
         *session = Session::default();
     }

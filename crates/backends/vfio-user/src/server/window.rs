@@ -11,7 +11,7 @@
 
 use crate::sock::{send_message, MessageReader};
 use crate::Error;
-use pcibox_kit::{Backend, DmaMemory};
+use pcibox_kit::{Backend, Chain, DmaMemory};
 use rustix::mm::{MapFlags, ProtFlags};
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, OwnedFd};
@@ -49,6 +49,24 @@ impl Drop for Mapping {
             tracing::warn!("munmap of a DMA window failed: {e}");
         }
     }
+}
+
+/// Takes a window away from the device (if the backend mapped it there);
+/// `EIO` if the backend cannot.
+fn release(backend: &dyn Backend, iova: u64, w: Window) -> Result<(), u32> {
+    if w.device_mapped {
+        if let Err(e) = backend.dma_unmap(iova, w.len) {
+            tracing::error!(
+                "DMA unmap {iova:#x}+{:#x}, its mapping is leaked: {}",
+                w.len,
+                Chain(&e)
+            );
+            // The device may still reach the memory: never munmap it.
+            std::mem::forget(w);
+            return Err(errno::EIO);
+        }
+    }
+    Ok(())
 }
 
 /// One window of client memory.
@@ -179,7 +197,7 @@ impl ServerDma {
                     )
                 }
                 .map_err(|e| {
-                    tracing::warn!("DMA map {:#x}+{:#x}: {e}", r.address, r.size);
+                    tracing::warn!("DMA map {:#x}+{:#x}: {}", r.address, r.size, Chain(&e));
                     errno::EIO
                 })?;
                 (Some(map), true)
@@ -207,31 +225,29 @@ impl ServerDma {
             _ => return Err(errno::ENOENT),
         }
         let w = st.windows.remove(&address).ok_or(errno::ENOENT)?;
-        if w.device_mapped {
-            if let Err(e) = backend.dma_unmap(address, size) {
-                tracing::error!("DMA unmap {address:#x}+{size:#x}, its mapping is leaked: {e}");
-                std::mem::forget(w);
-                return Err(errno::EIO);
+        release(backend, address, w)
+    }
+
+    /// DMA_UNMAP with `DMA_UNMAP_FLAG_ALL`: removes every window of the
+    /// client (having none is fine). As with a single unmap, a window is
+    /// forgotten even if the backend fails to release it (its mapping is
+    /// then leaked); the answer is then `EIO`.
+    pub(crate) fn unmap_all(&self, backend: &dyn Backend) -> Result<(), u32> {
+        let windows = std::mem::take(&mut self.lock().windows);
+        let mut result = Ok(());
+        for (iova, w) in windows {
+            if let Err(e) = release(backend, iova, w) {
+                result = Err(e);
             }
         }
-        Ok(())
+        result
     }
 
     /// Drops every window and the channel (client gone).
     pub(crate) fn end_session(&self, backend: &dyn Backend) {
-        let mut st = self.lock();
-        for (iova, w) in std::mem::take(&mut st.windows) {
-            if w.device_mapped {
-                if let Err(e) = backend.dma_unmap(iova, w.len) {
-                    tracing::error!(
-                        "teardown: DMA unmap {iova:#x}+{:#x}, its mapping is leaked: {e}",
-                        w.len
-                    );
-                    std::mem::forget(w);
-                }
-            }
-        }
-        st.twin = None;
+        // Failures are logged by `release`; the client is gone either way.
+        let _ = self.unmap_all(backend);
+        self.lock().twin = None;
     }
 
     /// Reads client memory at `iova` into `buf` (the whole range must lie in
@@ -316,9 +332,7 @@ fn messages(st: &mut DmaState, iova: u64, mut dir: Dir<'_>) -> Result<(), Error>
         };
         send_message(twin.as_fd(), &req.to_message(id, false), &[])
             .map_err(|e| Error::io("DMA request", e))?;
-        let msg = reader
-            .next(twin.as_fd())
-            .map_err(|e| Error::Protocol(e.to_string()))?;
+        let msg = reader.next(twin.as_fd()).map_err(Error::Recv)?;
         if msg.header.msg_id != id || msg.header.command != req.command() {
             return Err(Error::Protocol(
                 "DMA reply does not match the request".into(),

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum PersistError {
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("cannot read or write {path}")]
     Io {
         /// The file.
         path: PathBuf,
@@ -29,7 +29,7 @@ pub enum PersistError {
     },
     /// The snapshot is damaged (it is only ever replaced whole, so this is
     /// not a crash artefact), or the log is damaged before its last record.
-    #[error("{path}: {source}")]
+    #[error("{path} is damaged")]
     Corrupt {
         /// The file.
         path: PathBuf,
