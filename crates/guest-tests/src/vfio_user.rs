@@ -157,7 +157,7 @@ fn nvme(_ctx: &Ctx) -> Outcome {
             guest::run("/bin/pcibox", &all)?.ok()
         }
     };
-    let verify = |n: &'static str| ["--json", "verify", "4096", n, "--qd", "32", "--blocks-per-cmd", "8"];
+    let verify = |n: &'static str| ["--json", "verify", "4096", n, "--qd", "32", "--blocks-per-cmd", "8", "--yes"];
     // Direct VFIO, as root: the reference results.
     let direct_parts = nvme(&vfio, &["partitions"], false)?.stdout;
     let direct_id = json(&nvme(&vfio, &["--json", "identify"], false)?)?;
