@@ -161,10 +161,16 @@ fn compare_sfdisk(ctx: &Ctx) -> Result<String, crate::test::Failure> {
     Ok(name.to_string())
 }
 
-/// With `--disk PATH` the image is the user's: compare with whatever the host tools said.
+/// With `--disk PATH` the image is the user's: compare with whatever the host tools said
+/// (GPT, MBR, or no table at all).
 fn user_disk(ctx: &Ctx) -> Result<bool, crate::test::Failure> {
     if ctx.rig_file("disk.kind")?.trim() != "user" {
         return Ok(false);
+    }
+    if ctx.rig_file("sfdisk.dump")?.is_empty() {
+        let e = pcibox_fails(ctx, &["partitions"])?;
+        ensure!(e.contains("no partition table"), "host sfdisk found no table; we said {e:?}");
+        return Ok(true);
     }
     let name = compare_sfdisk(ctx)?;
     if ctx.rig_file("sfdisk.dump")?.starts_with("label: gpt") {

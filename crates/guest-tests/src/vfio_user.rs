@@ -38,7 +38,8 @@ pub const TESTS: &[Test] = &[
         name: "vfio-user-nvme",
         about: "NVMe partitions, identify and verify at QD32 as nobody over serve-device equal direct VFIO; messages per command",
         run: nvme,
-        needs: Needs::DEFAULT.disk(Disk::Gpt).timeout_s(240),
+        // Compares the rig's GPT image over both transports (`ensure!(… "label: gpt")`).
+        needs: Needs::DEFAULT.disk(Disk::Gpt).own_disk().timeout_s(240),
     },
 ];
 
