@@ -7,7 +7,7 @@
 //! nobody over `pcibox serve-device` ([`crate::driver`]).
 
 use crate::driver::Transport;
-use crate::guest::{self, Output, E1000E_BDF, NVME_BDF};
+use crate::guest::{self, Output, E1000E_BDF, NVME_BDF, VIRTIO_NET_BDF};
 use crate::test::{Context, Ctx, Expect, Failure, Needs, Outcome, Test};
 use crate::{ensure, ensure_eq, fail};
 use serde_json::Value;
@@ -53,7 +53,7 @@ pub const TESTS: &[Test] = &[
     },
     Test {
         name: "e1000e-not-a-nic",
-        about: "--device naming the NVMe controller: one-line error naming its IDs",
+        about: "--device naming the NVMe controller or virtio-net: one-line error naming its class and IDs",
         run: not_a_nic,
         needs: Needs::DEFAULT.timeout_s(40),
     },
@@ -221,6 +221,13 @@ fn not_a_nic(_ctx: &Ctx) -> Outcome {
         "unexpected error: {err}"
     );
     ensure!(start.elapsed() < Duration::from_secs(10), "took {:?}", start.elapsed());
+    // virtio-net, not bound to vfio-pci: what it is, not a request to claim it.
+    let virtio = guest::pci_dev(VIRTIO_NET_BDF)?;
+    let out = guest::run("/bin/pcibox", &["net", "--device", &format!("vfio:{VIRTIO_NET_BDF}"), "stats"])?;
+    let err = one_line_error(&out)?;
+    let want = format!("pcibox: {VIRTIO_NET_BDF} is not an Intel 82574L e1000e NIC (class {}", virtio.class_code());
+    ensure!(err.starts_with(&want) && !err.contains("claim"), "expected {want:?}…, got {err:?}");
+    ensure_eq!(guest::pci_dev(VIRTIO_NET_BDF)?, virtio, "virtio-net after the refusal");
     // A BDF with no device at all, and a malformed one: clear errors too.
     let out = guest::run("/bin/pcibox", &["net", "--device", "vfio:0000:00:1f.7", "stats"])?;
     one_line_error(&out)?;

@@ -67,6 +67,14 @@ fn link_name(path: &str) -> Option<String> {
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
 }
 
+impl PciDev {
+    /// The class code as `base:sub:prog-if` in hex, e.g. `02:00:00`.
+    pub fn class_code(&self) -> String {
+        let [_, base, sub, prog_if] = self.class.to_be_bytes();
+        format!("{base:02x}:{sub:02x}:{prog_if:02x}")
+    }
+}
+
 /// Looks up a device in sysfs.
 pub fn pci_dev(bdf: &str) -> Result<PciDev, Failure> {
     let dir = dev_path(bdf);

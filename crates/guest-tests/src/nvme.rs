@@ -5,7 +5,7 @@
 //! Every test also runs as its `vfio-user-` twin: the driver as nobody over `pcibox
 //! serve-device` ([`crate::driver`]).
 
-use crate::guest::{self, NVME_BDF};
+use crate::guest::{self, NVME_BDF, PCI_SERIAL_BDF, VIRTIO_NET_BDF};
 use crate::test::{Context, Ctx, Disk, Needs, Outcome, Test};
 use crate::{ensure, ensure_eq, fail};
 use partition_table::{sfdisk, sgdisk};
@@ -72,6 +72,12 @@ pub const TESTS: &[Test] = &[
         about: "write --seed / --file and read --out move exactly the bytes given, at LBAs the pattern names",
         run: write_read,
         needs: Needs::DEFAULT.timeout_s(60).twin_over_vfio_user(),
+    },
+    Test {
+        name: "nvme-not-a-controller",
+        about: "--device naming virtio-net or pci-serial (not bound to vfio-pci): one line saying what it is, its driver untouched",
+        run: not_a_controller,
+        needs: Needs::DEFAULT.timeout_s(30),
     },
     Test {
         name: "nvme-bench",
@@ -155,10 +161,16 @@ fn compare_sfdisk(ctx: &Ctx) -> Result<String, crate::test::Failure> {
     Ok(name.to_string())
 }
 
-/// With `--disk PATH` the image is the user's: compare with whatever the host tools said.
+/// With `--disk PATH` the image is the user's: compare with whatever the host tools said
+/// (GPT, MBR, or no table at all).
 fn user_disk(ctx: &Ctx) -> Result<bool, crate::test::Failure> {
     if ctx.rig_file("disk.kind")?.trim() != "user" {
         return Ok(false);
+    }
+    if ctx.rig_file("sfdisk.dump")?.is_empty() {
+        let e = pcibox_fails(ctx, &["partitions"])?;
+        ensure!(e.contains("no partition table"), "host sfdisk found no table; we said {e:?}");
+        return Ok(true);
     }
     let name = compare_sfdisk(ctx)?;
     if ctx.rig_file("sfdisk.dump")?.starts_with("label: gpt") {
@@ -272,12 +284,12 @@ fn back_to_kernel(ctx: &Ctx) -> Result<String, crate::test::Failure> {
 fn verify_prp(ctx: &Ctx) -> Outcome {
     guest::bind_vfio(NVME_BDF)?;
     // 1000 blocks = 500 KiB: one command with a 124-entry PRP list (mdts allowing), or several.
-    let v = verify_json(ctx, &["verify", "100", "1000", "--seed", "7"])?;
+    let v = verify_json(ctx, &["verify", "100", "1000", "--seed", "7", "--yes"])?;
     ensure_eq!(v["read"]["bytes"].as_u64(), Some(512_000), "bytes read");
     // Data starting mid-page: PRP1 has an offset, every later entry is page aligned.
-    verify_json(ctx, &["verify", "3000", "777", "--seed", "8", "--offset", "1028"])?;
+    verify_json(ctx, &["verify", "3000", "777", "--seed", "8", "--offset", "1028", "--yes"])?;
     // Polled completions, several commands of 17 blocks each (PRP1 + PRP2, no list).
-    let p = verify_json(ctx, &["--polled", "verify", "6000", "300", "--seed", "9", "--blocks-per-cmd", "17", "--qd", "4"])?;
+    let p = verify_json(ctx, &["--polled", "verify", "6000", "300", "--seed", "9", "--blocks-per-cmd", "17", "--qd", "4", "--yes"])?;
     ensure_eq!(p["interrupts"].as_bool(), Some(false), "polled mode");
     ensure_eq!(p["read"]["interrupts"].as_u64(), Some(0), "interrupts while polled");
     ensure!(v["interrupts"].as_bool() == Some(true), "MSI-X mode expected by default: {v}");
@@ -298,7 +310,7 @@ fn verify_qd32(ctx: &Ctx) -> Outcome {
     guest::bind_vfio(NVME_BDF)?;
     // 4096 blocks (2 MiB) in 4 KiB commands: 512 writes and 512 reads, 32 in flight on 2 queues.
     let v = verify_json(ctx, &[
-        "--queues", "2", "verify", "0", "4096", "--seed", "32", "--qd", "32", "--blocks-per-cmd", "8",
+        "--queues", "2", "verify", "0", "4096", "--seed", "32", "--qd", "32", "--blocks-per-cmd", "8", "--yes",
     ])?;
     ensure_eq!(v["queues"].as_u64(), Some(2), "I/O queues");
     ensure_eq!(v["read"]["commands"].as_u64(), Some(512), "read commands");
@@ -307,6 +319,7 @@ fn verify_qd32(ctx: &Ctx) -> Outcome {
     // Same at QD32 with polling and 24 KiB commands (a PRP list each) starting mid-page.
     let p = verify_json(ctx, &[
         "--queues", "2", "--polled", "verify", "8192", "3000", "--seed", "33", "--qd", "32", "--blocks-per-cmd", "48", "--offset", "2048",
+        "--yes",
     ])?;
     ensure!(p["write"]["max_in_flight"].as_u64() >= Some(16), "polled depth: {p}");
     Ok(())
@@ -326,7 +339,7 @@ fn errors(ctx: &Ctx) -> Outcome {
     ensure!(e.contains("READ") && e.contains("LBA Out of Range"), "{e}");
     let e = pcibox_fails(ctx, &["read", "0", "0"])?;
     ensure!(e.contains("zero-length"), "{e}");
-    let e = pcibox_fails(ctx, &["verify", "0", "8", "--offset", "2"])?;
+    let e = pcibox_fails(ctx, &["verify", "0", "8", "--offset", "2", "--yes"])?;
     ensure!(e.contains("unaligned") && e.contains("dword"), "{e}");
     println!("CLI errors are one line each");
 
@@ -396,7 +409,7 @@ fn timeout(ctx: &Ctx) -> Outcome {
     // One I/O per second for the disk: at QD32 most reads wait far longer than 300 ms.
     ctx.monitor("block_set_io_throttle disk0 0 0 0 1 0 0")?;
     let start = std::time::Instant::now();
-    let e = pcibox_fails(ctx, &["--timeout-ms", "300", "verify", "0", "256", "--qd", "32", "--blocks-per-cmd", "8"])?;
+    let e = pcibox_fails(ctx, &["--timeout-ms", "300", "verify", "0", "256", "--qd", "32", "--blocks-per-cmd", "8", "--yes"])?;
     println!("throttled: {e} (after {:?})", start.elapsed());
     ensure!(
         e.contains("no completion after") && (e.contains("WRITE") || e.contains("READ")),
@@ -404,29 +417,68 @@ fn timeout(ctx: &Ctx) -> Outcome {
     );
     ctx.monitor("block_set_io_throttle disk0 0 0 0 0 0 0")?;
     // A new session resets the controller (CC.EN 1 → 0 → 1) and works.
-    let v = verify_json(ctx, &["verify", "0", "256", "--qd", "32", "--blocks-per-cmd", "8"])?;
+    let v = verify_json(ctx, &["verify", "0", "256", "--qd", "32", "--blocks-per-cmd", "8", "--yes"])?;
     ensure_eq!(v["read"]["commands"].as_u64(), Some(32), "read commands after the timeout");
     Ok(())
 }
 
 fn write_read(ctx: &Ctx) -> Outcome {
     guest::bind_vfio(NVME_BDF)?;
-    pcibox(ctx, &["write", "5000", "70", "--seed", "11"])?;
-    pcibox(ctx, &["read", "4990", "90", "--out", "/tmp/r1.bin"])?;
-    let r1 = std::fs::read("/tmp/r1.bin").context("/tmp/r1.bin")?;
-    ensure_eq!(r1.len(), 90 * 512, "bytes read");
-    ensure!(r1[..10 * 512].iter().all(|&b| b == 0), "blocks before the write are not zero");
-    ensure!(r1[80 * 512..].iter().all(|&b| b == 0), "blocks after the write are not zero");
+    // Whatever the disk holds (a user's --disk too): blocks 4990..5080, before anything.
+    let read_range = |file: &str| -> Result<Vec<u8>, crate::test::Failure> {
+        pcibox(ctx, &["read", "4990", "90", "--out", file])?;
+        let data = std::fs::read(file).context(file)?;
+        ensure_eq!(data.len(), 90 * 512, "bytes read into {file}");
+        Ok(data)
+    };
+    let before = read_range("/tmp/r0.bin")?;
+    // Without --yes (stdin is no terminal here) nothing is written: exit 2, the blocks unchanged.
+    let refused = run(ctx, &["write", "5000", "70", "--seed", "11"])?;
+    ensure!(
+        refused.code == Some(2) && refused.stderr.contains("pass --yes"),
+        "write without --yes: {:?} {}",
+        refused.code,
+        refused.stderr.trim()
+    );
+    ensure!(read_range("/tmp/r0.bin")? == before, "a refused write changed the disk");
+    pcibox(ctx, &["write", "5000", "70", "--seed", "11", "--yes"])?;
+    let r1 = read_range("/tmp/r1.bin")?;
+    ensure!(r1[..10 * 512] == before[..10 * 512], "blocks before the write changed");
+    ensure!(r1[80 * 512..] == before[80 * 512..], "blocks after the write changed");
     ensure_eq!(pattern::first_mismatch(11, 5000, 512, &r1[10 * 512..80 * 512]), None, "pattern");
     // A file round trip, and a file of the wrong size refused.
     let data: Vec<u8> = (0..3 * 512).map(|i| (i * 7 % 251) as u8).collect();
     std::fs::write("/tmp/w.bin", &data).context("/tmp/w.bin")?;
-    pcibox(ctx, &["write", "9", "3", "--file", "/tmp/w.bin"])?;
+    pcibox(ctx, &["write", "9", "3", "--file", "/tmp/w.bin", "--yes"])?;
     pcibox(ctx, &["read", "9", "3", "--out", "/tmp/r2.bin"])?;
     ensure!(std::fs::read("/tmp/r2.bin").context("/tmp/r2.bin")? == data, "file round trip differs");
-    let e = pcibox_fails(ctx, &["write", "9", "4", "--file", "/tmp/w.bin"])?;
+    let e = pcibox_fails(ctx, &["write", "9", "4", "--file", "/tmp/w.bin", "--yes"])?;
     ensure!(e.contains("1536 bytes"), "{e}");
     let hex = pcibox(ctx, &["read", "9", "1"])?;
     ensure!(hex.starts_with("00001200: 00 07 0e 15"), "hex dump: {}", hex.lines().next().unwrap_or(""));
+    Ok(())
+}
+
+/// Devices that are not NVMe controllers, left bound to whatever the kernel gave them: the
+/// answer names the class and IDs sysfs shows (instead of asking for a `pcibox claim`), even for
+/// a write with --yes, and leaves the device as it was.
+fn not_a_controller(_ctx: &Ctx) -> Outcome {
+    for bdf in [VIRTIO_NET_BDF, PCI_SERIAL_BDF] {
+        let before = guest::pci_dev(bdf)?;
+        let device = format!("vfio:{bdf}");
+        for args in [&["identify"][..], &["write", "0", "8", "--seed", "1", "--yes"]] {
+            let mut all = vec!["nvme", "--device", &device];
+            all.extend_from_slice(args);
+            let out = guest::run("/bin/pcibox", &all)?;
+            let err = out.stderr.trim();
+            println!("{}: {err}", out.cmdline);
+            ensure!(out.code == Some(1), "`{}` exited with {:?}", out.cmdline, out.code);
+            let want = format!("pcibox: {bdf} is not an NVMe controller (class {}", before.class_code());
+            ensure!(err.starts_with(&want) && err.lines().count() == 1, "expected {want:?}…, got {err:?}");
+            let ids = format!("device {:04x}:{:04x}", before.vendor, before.device);
+            ensure!(err.contains(&ids) && !err.contains("claim"), "{err}");
+        }
+        ensure_eq!(guest::pci_dev(bdf)?, before, "{bdf} after the refusals");
+    }
     Ok(())
 }

@@ -19,7 +19,9 @@ pub struct Test {
 pub type Outcome = Result<(), Failure>;
 
 /// The disk image attached to the NVMe controller (serial `pcibox-nvme0`, `0000:00:04.0`).
-/// `cargo xtask e2e --disk PATH` replaces it with PATH for every test.
+/// `cargo xtask e2e --disk PATH` replaces it with PATH for every test that works on any disk
+/// (any partition table or none; `/rig/disk.kind` is then `user`); a test that needs this image
+/// declares [`Needs::own_disk`] and keeps it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Disk {
@@ -48,6 +50,8 @@ pub struct Needs {
     /// Seconds the test body may run (after boot) before the host reports it HUNG.
     pub timeout_s: u32,
     pub disk: Disk,
+    /// The test needs `disk` itself: `--disk PATH` does not replace it.
+    pub own_disk: bool,
     /// The test sends QEMU monitor commands (`Ctx::monitor`); refused otherwise.
     pub monitor: bool,
     /// Not part of the default run (rig self-tests: `cargo xtask e2e --self-test`).
@@ -64,6 +68,7 @@ impl Needs {
     pub const DEFAULT: Needs = Needs {
         timeout_s: 20,
         disk: Disk::Blank,
+        own_disk: false,
         monitor: false,
         hidden: false,
         expect: Expect::Pass,
@@ -73,6 +78,13 @@ impl Needs {
 
     pub const fn disk(self, disk: Disk) -> Needs {
         Needs { disk, ..self }
+    }
+    /// The test needs its declared image (`disk`), not whatever `--disk PATH` attaches.
+    pub const fn own_disk(self) -> Needs {
+        Needs {
+            own_disk: true,
+            ..self
+        }
     }
     pub const fn timeout_s(self, timeout_s: u32) -> Needs {
         Needs { timeout_s, ..self }
@@ -292,10 +304,12 @@ mod tests {
     fn needs_builders_compose() {
         let n = Needs::DEFAULT.disk(Disk::Gpt).monitor().timeout_s(5);
         assert_eq!(n.disk, Disk::Gpt);
-        assert!(n.monitor && !n.hidden);
+        assert!(n.monitor && !n.hidden && !n.own_disk);
+        assert!(n.own_disk().own_disk);
         assert_eq!(n.timeout_s, 5);
         let json = serde_json::to_string(&Needs::DEFAULT.disk(Disk::DamagedGpt)).expect("json");
         assert!(json.contains("\"disk\":\"damaged-gpt\""), "{json}");
+        assert!(json.contains("\"own_disk\":false"), "{json}");
     }
 
     #[test]

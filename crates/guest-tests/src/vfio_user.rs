@@ -38,7 +38,8 @@ pub const TESTS: &[Test] = &[
         name: "vfio-user-nvme",
         about: "NVMe partitions, identify and verify at QD32 as nobody over serve-device equal direct VFIO; messages per command",
         run: nvme,
-        needs: Needs::DEFAULT.disk(Disk::Gpt).timeout_s(240),
+        // Compares the rig's GPT image over both transports (`ensure!(… "label: gpt")`).
+        needs: Needs::DEFAULT.disk(Disk::Gpt).own_disk().timeout_s(240),
     },
 ];
 
@@ -157,7 +158,7 @@ fn nvme(_ctx: &Ctx) -> Outcome {
             guest::run("/bin/pcibox", &all)?.ok()
         }
     };
-    let verify = |n: &'static str| ["--json", "verify", "4096", n, "--qd", "32", "--blocks-per-cmd", "8"];
+    let verify = |n: &'static str| ["--json", "verify", "4096", n, "--qd", "32", "--blocks-per-cmd", "8", "--yes"];
     // Direct VFIO, as root: the reference results.
     let direct_parts = nvme(&vfio, &["partitions"], false)?.stdout;
     let direct_id = json(&nvme(&vfio, &["--json", "identify"], false)?)?;

@@ -5,6 +5,7 @@
 //! and a non-zero exit status.
 
 mod cmd;
+mod confirm;
 mod device;
 #[cfg(test)]
 mod error_chain_tests;
@@ -71,7 +72,38 @@ fn main() -> ExitCode {
             // One line, no backtrace: the full cause chain joined by ": "
             // (each error names what failed; its cause is its source()).
             eprintln!("pcibox: {}", pcibox_kit::Chain(&*err));
-            ExitCode::FAILURE
+            // Refusing to destroy data unasked is a usage error, as clap's own are.
+            if err.downcast_ref::<confirm::NotConfirmed>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every positional argument of every subcommand says what it is in `--help`.
+    #[test]
+    fn every_positional_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_positionals() {
+                if arg.get_help().is_none() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let cmd = Cli::command();
+        cmd.clone().debug_assert();
+        let mut missing = Vec::new();
+        walk(&cmd, "pcibox", &mut missing);
+        assert!(missing.is_empty(), "positionals without help: {missing:?}");
     }
 }

@@ -32,6 +32,8 @@ struct Listing {
 struct Needs {
     timeout_s: u64,
     disk: String,
+    /// The test needs `disk` itself: `--disk PATH` does not replace it.
+    own_disk: bool,
     monitor: bool,
     hidden: bool,
     expect: Expect,
@@ -82,6 +84,28 @@ fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
+/// The image a test gets: the user's (`user`) when `--disk` is given and the test works on any
+/// disk, otherwise the kind it declares.
+fn disk_key<'a>(args: &args::Args, needs: &'a Needs) -> &'a str {
+    if args.disk.is_some() && !needs.own_disk {
+        "user"
+    } else {
+        needs.disk.as_str()
+    }
+}
+
+/// The tests that keep their own image although `--disk` was given, as `NAME (KIND)`.
+fn keeping_own_disk(args: &args::Args, tests: &[Listing]) -> Vec<String> {
+    if args.disk.is_none() {
+        return Vec::new();
+    }
+    tests
+        .iter()
+        .filter(|t| t.needs.own_disk)
+        .map(|t| format!("{} ({})", t.name, t.needs.disk))
+        .collect()
+}
+
 /// A prepared disk: the image QEMU attaches and the facts put into `/rig/`.
 struct Prepared {
     image: PathBuf,
@@ -92,7 +116,7 @@ fn run(args: &args::Args) -> Result<bool, String> {
     let t0 = Instant::now();
     let root = workspace_root();
     let rig = root.join(".rig");
-    host::ensure_packages()?;
+    eprintln!("e2e: building the guest binaries (pcibox, pcibox-guest-tests)…");
     let bins = host::build_guest_binaries(&root)?;
     let all = list_tests(&bins)?;
     let tests: Vec<Listing> = all
@@ -106,41 +130,48 @@ fn run(args: &args::Args) -> Result<bool, String> {
             args.filters
         ));
     }
+    let own = keeping_own_disk(args, &tests);
     if args.list {
+        // Lists only: no packages, no kernel, no disks.
         let width = tests.iter().map(|t| t.name.len()).max().unwrap_or(0);
         for t in &tests {
             let n = &t.needs;
+            let disk = match disk_key(args, n) {
+                key if n.own_disk && args.disk.is_some() => format!("{key} (own)"),
+                key => key.to_owned(),
+            };
             println!(
-                "{:<width$} disk={:<11} timeout={}s{}  {}",
+                "{:<width$} disk={:<17} timeout={}s{}  {}",
                 t.name,
-                n.disk,
+                disk,
                 n.timeout_s,
                 if n.monitor { " monitor" } else { "" },
                 t.about
             );
         }
+        if !own.is_empty() {
+            println!("(own): needs its own image; --disk does not replace it");
+        }
         return Ok(true);
     }
+    host::ensure_packages()?;
     let kernel = host::guest_kernel(&rig)?;
     let base = initramfs::base(&bins, &kernel.modules)?;
 
-    // Disks: the user's image for everything, or each kind the selected tests need.
+    // Disks: the user's image for every test that works on any disk, and each kind the other
+    // selected tests need.
     let mut disks: BTreeMap<String, Prepared> = BTreeMap::new();
     for t in &tests {
-        let key = if args.disk.is_some() {
-            "user"
-        } else {
-            t.needs.disk.as_str()
-        };
+        let key = disk_key(args, &t.needs);
         if disks.contains_key(key) {
             continue;
         }
         let image = match &args.disk {
-            Some(p) => {
+            Some(p) if key == "user" => {
                 std::fs::canonicalize(p).map_err(|e| format!("--disk {}: {e}", p.display()))?
             }
-            None if disk::KINDS.contains(&key) => disk::create(&rig.join("disks"), key)?,
-            None => return Err(format!("{} needs an unknown disk kind {key:?}", t.name)),
+            _ if disk::KINDS.contains(&key) => disk::create(&rig.join("disks"), key)?,
+            _ => return Err(format!("{} needs an unknown disk kind {key:?}", t.name)),
         };
         let facts = disk::Facts::gather(&image, key)?;
         disks.insert(key.to_owned(), Prepared { image, facts });
@@ -156,16 +187,22 @@ fn run(args: &args::Args) -> Result<bool, String> {
         t0.elapsed().as_secs_f64(),
         logs.display()
     );
+    if let Some(p) = &args.disk {
+        if !own.is_empty() {
+            println!(
+                "e2e: --disk {} is not attached to {} test(s) that need their own image: {}",
+                p.display(),
+                own.len(),
+                own.join(", ")
+            );
+        }
+    }
 
     let next = AtomicUsize::new(0);
     let tally = Mutex::new((0usize, 0usize));
     let boots = Mutex::new(Vec::new());
     let run_one = |t: &Listing| -> Result<vm::Run, String> {
-        let key = if args.disk.is_some() {
-            "user"
-        } else {
-            t.needs.disk.as_str()
-        };
+        let key = disk_key(args, &t.needs);
         let prepared = disks
             .get(key)
             .ok_or_else(|| format!("disk {key} not prepared"))?;
@@ -237,13 +274,52 @@ fn run(args: &args::Args) -> Result<bool, String> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    fn listing(name: &str, disk: &str, own_disk: bool) -> Listing {
+        Listing {
+            name: name.into(),
+            about: String::new(),
+            needs: Needs {
+                timeout_s: 20,
+                disk: disk.into(),
+                own_disk,
+                monitor: false,
+                hidden: false,
+                expect: Expect::Pass,
+            },
+        }
+    }
+
+    #[test]
+    fn user_disk_replaces_only_what_works_on_any_disk() {
+        let tests = [
+            listing("nvme-partitions-mbr", "mbr", false),
+            listing("vfio-user-nvme", "gpt", true),
+        ];
+        let plain = args::Args::default();
+        let user = args::Args {
+            disk: Some("/x/mine.img".into()),
+            ..args::Args::default()
+        };
+        assert_eq!(disk_key(&plain, &tests[0].needs), "mbr");
+        assert_eq!(disk_key(&plain, &tests[1].needs), "gpt");
+        assert_eq!(disk_key(&user, &tests[0].needs), "user");
+        assert_eq!(disk_key(&user, &tests[1].needs), "gpt");
+        assert!(keeping_own_disk(&plain, &tests).is_empty());
+        assert_eq!(
+            keeping_own_disk(&user, &tests),
+            vec!["vfio-user-nvme (gpt)"]
+        );
+    }
+
     #[test]
     fn names_must_be_plain() {
-        assert!(super::valid_name("rig-boot"));
-        assert!(super::valid_name("e1000e-dhcp"));
-        assert!(!super::valid_name(""));
-        assert!(!super::valid_name("../x"));
-        assert!(!super::valid_name("a b"));
-        assert!(!super::valid_name("Rig"));
+        assert!(valid_name("rig-boot"));
+        assert!(valid_name("e1000e-dhcp"));
+        assert!(!valid_name(""));
+        assert!(!valid_name("../x"));
+        assert!(!valid_name("a b"));
+        assert!(!valid_name("Rig"));
     }
 }

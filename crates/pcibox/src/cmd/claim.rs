@@ -7,12 +7,12 @@ use std::process::ExitCode;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The device, e.g. 0000:00:04.0.
-    pub bdf: String,
+    pub bdf: Bdf,
 }
 
 /// Claims the device.
 pub fn run(args: Args) -> Result<ExitCode, super::Error> {
-    let bdf: Bdf = args.bdf.parse()?;
+    let bdf = args.bdf;
     match Sysfs::default().claim(bdf)? {
         Claimed::Already => println!("{bdf}: already bound to vfio-pci"),
         Claimed::Bound { previous } => println!(

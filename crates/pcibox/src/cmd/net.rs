@@ -1,8 +1,9 @@
 //! `pcibox net --device DEVICE ACTION`: the e1000e driver from the command
-//! line — `dhcp`, `ping ADDR`, `stats`, `cycles N`, `bench`.
+//! line — `dhcp`, `ping ADDR`, `stats`, `cycles N`, `bench`. Arguments are checked by clap
+//! before the device is opened; DEVICE must be an Intel 82574L.
 
 use super::Context;
-use crate::device::DeviceSpec;
+use crate::device::{DeviceSpec, Kind};
 use pcibox_e1000e::net::{self, PingOptions};
 use pcibox_e1000e::{bench, Config, E1000e, IrqPreference, Stats};
 use serde_json::json;
@@ -23,8 +24,8 @@ pub struct Args {
     #[arg(long, default_value = "auto", value_parser = parse_irq, global = true)]
     pub irq: IrqPreference,
     /// Seconds to wait for the link before giving up.
-    #[arg(long, default_value_t = 3.0, global = true)]
-    pub link_wait: f64,
+    #[arg(long, default_value = "3", value_parser = seconds, global = true)]
+    pub link_wait: Duration,
     /// Microseconds between masking and disabling interrupts at teardown.
     /// Lowering it only serves to show QEMU 7.2's e1000e MSI-X abort.
     #[arg(long, hide = true, global = true)]
@@ -40,8 +41,8 @@ pub enum Action {
     /// Get a DHCPv4 lease and print it.
     Dhcp {
         /// Seconds to wait for the lease.
-        #[arg(long, default_value_t = 10.0)]
-        timeout: f64,
+        #[arg(long, default_value = "10", value_parser = seconds)]
+        timeout: Duration,
     },
     /// Send ICMP echo requests (after DHCP, unless --addr is given).
     Ping {
@@ -51,7 +52,7 @@ pub enum Action {
         #[arg(short = 'c', long = "count", default_value_t = 4)]
         count: u32,
         /// Our address as CIDR (skips DHCP), e.g. 10.0.2.15/24.
-        #[arg(long = "addr")]
+        #[arg(long = "addr", value_parser = cidr)]
         local: Option<String>,
         /// Default gateway when --addr is given.
         #[arg(long)]
@@ -60,8 +61,8 @@ pub enum Action {
         #[arg(long, default_value_t = 1000)]
         interval: u64,
         /// Seconds to wait for the last reply.
-        #[arg(long, default_value_t = 2.0)]
-        timeout: f64,
+        #[arg(long, default_value = "2", value_parser = seconds)]
+        timeout: Duration,
     },
     /// Bring the NIC up and print link, address and counters.
     Stats,
@@ -99,12 +100,22 @@ fn parse_irq(s: &str) -> Result<IrqPreference, String> {
     }
 }
 
-fn secs(s: f64) -> Result<Duration, super::Error> {
-    Duration::try_from_secs_f64(s).map_err(|_| format!("{s}: not a duration in seconds").into())
+fn seconds(s: &str) -> Result<Duration, String> {
+    s.parse::<f64>()
+        .ok()
+        .and_then(|v| Duration::try_from_secs_f64(v).ok())
+        .ok_or_else(|| format!("{s:?}: not a duration in seconds"))
+}
+
+/// Checks `--addr` when the arguments are parsed; `run` parses it again for smoltcp.
+fn cidr(s: &str) -> Result<String, String> {
+    net::parse_cidr(s)
+        .map(|_| s.to_string())
+        .map_err(|e| e.to_string())
 }
 
 fn open(args: &Args, loopback: bool) -> Result<E1000e, super::Error> {
-    let dev = args.device.open()?;
+    let dev = args.device.open_as(Kind::E1000e)?;
     let mut cfg = Config {
         irq: args.irq,
         loopback,
@@ -117,7 +128,7 @@ fn open(args: &Args, loopback: bool) -> Result<E1000e, super::Error> {
 }
 
 fn wait_link(nic: &mut E1000e, args: &Args) -> Result<(), super::Error> {
-    nic.wait_link(secs(args.link_wait)?).context(&args.device)?;
+    nic.wait_link(args.link_wait).context(&args.device)?;
     Ok(())
 }
 
@@ -138,7 +149,7 @@ pub fn run(args: Args) -> Result<ExitCode, super::Error> {
             let mut nic = open(&args, false)?;
             wait_link(&mut nic, &args)?;
             let start = Instant::now();
-            let lease = net::dhcp(&mut nic, secs(*timeout)?)?;
+            let lease = net::dhcp(&mut nic, *timeout)?;
             let ms = start.elapsed().as_millis();
             let stats = nic.stats()?;
             nic.close()?;
@@ -178,7 +189,7 @@ pub fn run(args: Args) -> Result<ExitCode, super::Error> {
             let opts = PingOptions {
                 count: *count,
                 interval: Duration::from_millis(*interval),
-                timeout: secs(*timeout)?,
+                timeout: *timeout,
                 ..PingOptions::default()
             };
             let report = net::ping(&mut nic, cidr, router, *addr, opts)?;

@@ -1,14 +1,17 @@
 //! `pcibox nvme --device DEVICE …`: the user-space NVMe driver from the command line.
 //!
 //! `identify`, `partitions`, `read`, `write`, `verify`, `bench`; `--json` for scripts. DEVICE
-//! is parsed by `crate::device` (`vfio:BDF`, `vfio-user:SOCKET`).
+//! is parsed by `crate::device` (`vfio:BDF`, `vfio-user:SOCKET`) and must be an NVMe
+//! controller. Arguments are checked before the device is opened (opening resets the
+//! controller); `write` and `verify`, which overwrite the disk, live in `write.rs`.
 
 mod bench;
+mod write;
 
 use super::Context;
-use crate::device::DeviceSpec;
+use crate::device::{DeviceSpec, Kind};
 use partition_table::{read_table, sfdisk, sgdisk, Table};
-use pcibox_nvme::{pattern, Controller, OpKind, Options, RunStats, Transfer};
+use pcibox_nvme::{Controller, Options};
 use serde_json::json;
 use std::io::Write;
 use std::process::ExitCode;
@@ -27,10 +30,10 @@ pub struct Args {
     #[arg(long, global = true)]
     pub polled: bool,
     /// I/O queue pairs to create.
-    #[arg(long, global = true, default_value_t = 1)]
+    #[arg(long, global = true, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     pub queues: u16,
     /// Entries per I/O queue.
-    #[arg(long, global = true, default_value_t = 64)]
+    #[arg(long, global = true, default_value_t = 64, value_parser = clap::value_parser!(u16).range(2..))]
     pub queue_entries: u16,
     /// Per-command timeout in milliseconds.
     #[arg(long, global = true, default_value_t = 10_000)]
@@ -53,10 +56,10 @@ pub enum Sub {
         #[arg(long)]
         sgdisk: bool,
     },
-    /// Read COUNT blocks at LBA.
+    /// Read COUNT blocks at LBA: a hex dump, or the raw bytes to --out FILE.
     Read {
-        lba: u64,
-        count: u64,
+        #[command(flatten)]
+        blocks: Blocks,
         /// Write the raw data to FILE instead of a hex dump.
         #[arg(long)]
         out: Option<std::path::PathBuf>,
@@ -64,39 +67,71 @@ pub enum Sub {
         #[arg(long)]
         unchecked: bool,
     },
-    /// Write COUNT blocks at LBA: the pattern of SEED, or the contents of FILE.
-    Write {
-        lba: u64,
-        count: u64,
-        /// Pattern seed (see `verify`).
-        #[arg(long, conflicts_with = "file")]
-        seed: Option<u64>,
-        /// Data to write (exactly COUNT blocks).
-        #[arg(long)]
-        file: Option<std::path::PathBuf>,
-    },
-    /// Write a pseudo-random pattern over COUNT blocks at LBA, read it back and compare.
-    Verify {
-        lba: u64,
-        count: u64,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Commands in flight (spread over --queues).
-        #[arg(long, default_value_t = 1)]
-        qd: usize,
-        /// Blocks per command (default: as many as one command may move).
-        #[arg(long)]
-        blocks_per_cmd: Option<u32>,
-        /// Byte offset of the data in the DMA buffer (PRP1 needs it dword aligned).
-        #[arg(long, default_value_t = 0)]
-        offset: usize,
-    },
-    /// 4 KiB random-read IOPS at each queue depth, completions per interrupt, and a baseline.
+    /// OVERWRITE COUNT blocks at LBA with the pattern of SEED or the contents of FILE.
+    ///
+    /// What the blocks held is lost. Asks first when stdin is a terminal; otherwise needs
+    /// --yes.
+    Write(write::WriteArgs),
+    /// OVERWRITE COUNT blocks at LBA with a pseudo-random pattern, read them back and compare.
+    ///
+    /// Not a read-only check: what the blocks held is lost. Asks first when stdin is a
+    /// terminal; otherwise needs --yes.
+    Verify(write::VerifyArgs),
+    /// 4 KiB random-read IOPS at each queue depth, completions per interrupt, and a baseline
+    /// (reads only).
     Bench(bench::Args),
 }
 
+/// The block range of `read`, `write` and `verify`.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct Blocks {
+    /// First block (logical block address, in the namespace's block size).
+    pub lba: u64,
+    /// Number of blocks (at least 1).
+    pub count: u64,
+}
+
+/// The smallest block size a namespace may have: bounds that need the real one are checked
+/// against it before the device is opened, and exactly after.
+const MIN_BLOCK: u64 = 512;
+
+impl Blocks {
+    /// Checks the range before the device is opened: not empty, not past the 64-bit LBA space,
+    /// at most `max_bytes` even at the smallest block size.
+    pub fn check(&self, verb: &str, max_bytes: u64) -> Result<(), super::Error> {
+        if self.count == 0 {
+            return Err(format!("{verb}: COUNT is 0 (a zero-length transfer)").into());
+        }
+        if self.lba.checked_add(self.count).is_none() {
+            return Err(
+                format!("{verb}: LBA {} + COUNT {} overflows", self.lba, self.count).into(),
+            );
+        }
+        if self.count.saturating_mul(MIN_BLOCK) > max_bytes {
+            return Err(too_much(verb, max_bytes));
+        }
+        Ok(())
+    }
+
+    /// The range's length in bytes at block size `bs`, if at most `max_bytes`.
+    pub fn bytes(&self, verb: &str, bs: u64, max_bytes: u64) -> Result<usize, super::Error> {
+        self.count
+            .checked_mul(bs)
+            .filter(|&l| l <= max_bytes)
+            .and_then(|l| usize::try_from(l).ok())
+            .ok_or_else(|| too_much(verb, max_bytes))
+    }
+}
+
+fn too_much(verb: &str, max_bytes: u64) -> super::Error {
+    format!("{verb}: at most {} MiB at a time", max_bytes >> 20).into()
+}
+
+/// The most `read` and `write` move in one go.
+const MAX_READ_WRITE: u64 = 1 << 30;
+
 fn open(args: &Args, io_queues: u16) -> Result<Controller, super::Error> {
-    let device = args.device.open()?;
+    let device = args.device.open_as(Kind::Nvme)?;
     let opts = Options {
         io_queues,
         queue_entries: args.queue_entries,
@@ -112,25 +147,12 @@ pub fn run(args: Args) -> Result<ExitCode, super::Error> {
         Sub::Identify => identify(&args),
         Sub::Partitions { name, sgdisk } => partitions(&args, name, *sgdisk),
         Sub::Read {
-            lba,
-            count,
+            blocks,
             out,
             unchecked,
-        } => read(&args, *lba, *count, out.as_deref(), *unchecked),
-        Sub::Write {
-            lba,
-            count,
-            seed,
-            file,
-        } => write(&args, *lba, *count, *seed, file.as_deref()),
-        Sub::Verify {
-            lba,
-            count,
-            seed,
-            qd,
-            blocks_per_cmd,
-            offset,
-        } => verify(&args, *lba, *count, *seed, *qd, *blocks_per_cmd, *offset),
+        } => read(&args, *blocks, out.as_deref(), *unchecked),
+        Sub::Write(w) => write::write(&args, w),
+        Sub::Verify(v) => write::verify(&args, v),
         Sub::Bench(b) => bench::run(&args, b),
     }
 }
@@ -199,19 +221,16 @@ fn partitions(args: &Args, name: &str, as_sgdisk: bool) -> Result<ExitCode, supe
 
 fn read(
     args: &Args,
-    lba: u64,
-    count: u64,
+    blocks: Blocks,
     out: Option<&std::path::Path>,
     unchecked: bool,
 ) -> Result<ExitCode, super::Error> {
+    blocks.check("read", MAX_READ_WRITE)?;
+    let Blocks { lba, count } = blocks;
     let mut ctrl = open(args, 1)?;
     ctrl.set_bounds_check(!unchecked);
     let bs = ctrl.block_size()? as u64;
-    let len = count
-        .checked_mul(bs)
-        .filter(|&l| l <= 1 << 30)
-        .ok_or("read: at most 1 GiB at a time")?;
-    let mut data = vec![0u8; len as usize];
+    let mut data = vec![0u8; blocks.bytes("read", bs, MAX_READ_WRITE)?];
     ctrl.read(lba, &mut data)?;
     if let Some(path) = out {
         std::fs::write(path, &data).context(format!("cannot write {}", path.display()))?;
@@ -248,123 +267,4 @@ fn hexdump(base: u64, data: &[u8]) -> std::io::Result<()> {
         writeln!(out, "  {text}")?;
     }
     out.flush()
-}
-
-fn write(
-    args: &Args,
-    lba: u64,
-    count: u64,
-    seed: Option<u64>,
-    file: Option<&std::path::Path>,
-) -> Result<ExitCode, super::Error> {
-    let mut ctrl = open(args, 1)?;
-    let bs = ctrl.block_size()? as u64;
-    let len = count
-        .checked_mul(bs)
-        .filter(|&l| l <= 1 << 30)
-        .ok_or("write: at most 1 GiB at a time")? as usize;
-    let data = match (seed, file) {
-        (_, Some(path)) => {
-            let d = std::fs::read(path).context(format!("cannot read {}", path.display()))?;
-            if d.len() != len {
-                return Err(format!(
-                    "{}: {} bytes, COUNT blocks are {len}",
-                    path.display(),
-                    d.len()
-                )
-                .into());
-            }
-            d
-        }
-        (Some(seed), None) => {
-            let mut d = vec![0u8; len];
-            pattern::fill(seed, lba, bs as usize, &mut d);
-            d
-        }
-        (None, None) => return Err("write: give --seed SEED or --file FILE".into()),
-    };
-    ctrl.write(lba, &data)?;
-    ctrl.flush()?;
-    if args.json {
-        println!("{}", json!({"lba": lba, "blocks": count, "bytes": len}));
-    } else {
-        println!("wrote {count} blocks at LBA {lba}");
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn verify(
-    args: &Args,
-    lba: u64,
-    count: u64,
-    seed: u64,
-    qd: usize,
-    blocks_per_cmd: Option<u32>,
-    offset: usize,
-) -> Result<ExitCode, super::Error> {
-    let mut ctrl = open(args, args.queues)?;
-    let bs = ctrl.block_size()? as usize;
-    let len = usize::try_from(count)
-        .ok()
-        .and_then(|c| c.checked_mul(bs))
-        .filter(|&l| l <= 256 << 20)
-        .ok_or("verify: at most 256 MiB at a time")?;
-    let per_cmd = blocks_per_cmd.unwrap_or(u32::MAX);
-    let buf = ctrl.alloc_buffer((offset + len).max(1))?;
-    let mut expect = vec![0u8; len];
-    pattern::fill(seed, lba, bs, &mut expect);
-    buf.write(
-        offset.min(buf.len()),
-        &expect[..len.min(buf.len().saturating_sub(offset))],
-    )?;
-    let w = ctrl.transfer_dma(
-        Transfer::new(OpKind::Write, lba, count)
-            .offset(offset)
-            .blocks_per_cmd(per_cmd)
-            .depth(qd),
-        &buf,
-    )?;
-    ctrl.flush()?;
-    buf.zero();
-    let r = ctrl.transfer_dma(
-        Transfer::new(OpKind::Read, lba, count)
-            .offset(offset)
-            .blocks_per_cmd(per_cmd)
-            .depth(qd),
-        &buf,
-    )?;
-    let mut got = vec![0u8; len];
-    buf.read(offset, &mut got)?;
-    if let Some(i) = pattern::first_mismatch(seed, lba, bs, &got) {
-        return Err(format!(
-            "verify: block {} (LBA {}) differs from the pattern written",
-            i,
-            lba + i
-        )
-        .into());
-    }
-    let stats = ctrl.stats();
-    if args.json {
-        let v = json!({
-            "lba": lba, "blocks": count, "bytes": len, "seed": seed, "qd": qd,
-            "queues": ctrl.io_queues(), "interrupts": ctrl.uses_interrupts(),
-            "write": run_json(&w), "read": run_json(&r),
-            "out_of_order": stats.out_of_order,
-        });
-        println!("{v:#}");
-    } else {
-        println!(
-            "verified {count} blocks at LBA {lba}: {} write + {} read commands, max {} in flight on {} queue(s), {} completions out of order",
-            w.completions, r.completions, w.max_in_flight.max(r.max_in_flight), ctrl.io_queues(), stats.out_of_order
-        );
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn run_json(r: &RunStats) -> serde_json::Value {
-    json!({
-        "commands": r.completions, "interrupts": r.interrupts, "max_in_flight": r.max_in_flight,
-        "bytes": r.bytes, "seconds": r.elapsed.as_secs_f64(),
-    })
 }

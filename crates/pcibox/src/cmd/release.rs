@@ -7,12 +7,12 @@ use std::process::ExitCode;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The device, e.g. 0000:00:04.0.
-    pub bdf: String,
+    pub bdf: Bdf,
 }
 
 /// Releases the device.
 pub fn run(args: Args) -> Result<ExitCode, super::Error> {
-    let bdf: Bdf = args.bdf.parse()?;
+    let bdf = args.bdf;
     let r = Sysfs::default().release(bdf)?;
     println!(
         "{bdf}: released to {}",
