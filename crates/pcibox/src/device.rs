@@ -31,7 +31,7 @@ pub enum DeviceError {
     Syntax(String),
     /// A bad BDF.
     #[error(transparent)]
-    Bdf(#[from] pcibox_vfio::Error),
+    Bdf(#[from] pci::AddressError),
     /// The vfio-user server could not be reached or refused us.
     #[error("cannot open {0}")]
     VfioUser(String, #[source] pcibox_vfio_user::Error),

@@ -1,10 +1,10 @@
 //! [`VfioDevice`]: one device opened through the legacy container/group API
 //! with the type1v2 IOMMU, implementing the kit's `Backend`.
 
-use crate::bdf::Bdf;
 use crate::error::{Error, Result};
 use crate::ioctl;
 use crate::sysfs::{Sysfs, VFIO_PCI};
+use crate::Bdf;
 use pcibox_kit::{Backend, DmaMemory, IrqInfo, IrqKind, RegionInfo};
 use rustix::fs::{Mode, OFlags};
 use std::ffi::CString;
@@ -202,7 +202,8 @@ impl VfioDevice {
             .map_err(vf("VFIO_SET_IOMMU(TYPE1v2)"))?;
         let iommu = ioctl::iommu_info(container.as_fd()).map_err(vf("VFIO_IOMMU_GET_INFO"))?;
         let iova_ranges = parse_iova_ranges(&iommu);
-        let name = CString::new(bdf.to_string()).map_err(|_| Error::BadBdf(bdf.to_string()))?;
+        let name = CString::new(bdf.to_string())
+            .map_err(|_| Error::BadBdf(pci::AddressError(bdf.to_string())))?;
         let device = ioctl::group_get_device_fd(group.as_fd(), &name)
             .map_err(vf("VFIO_GROUP_GET_DEVICE_FD"))?;
         let info = ioctl::device_info(device.as_fd()).map_err(vf("VFIO_DEVICE_GET_INFO"))?;

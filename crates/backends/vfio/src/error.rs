@@ -1,7 +1,7 @@
 //! The backend's typed errors. Each names the device (BDF) and the
 //! operation; the kit carries them as `pcibox_kit::Error::Backend`.
 
-use crate::bdf::Bdf;
+use crate::Bdf;
 use std::io;
 use std::path::PathBuf;
 
@@ -9,8 +9,8 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A text that is not a PCI address.
-    #[error("{0:?} is not a PCI address (expected DDDD:BB:DD.F or BB:DD.F)")]
-    BadBdf(String),
+    #[error(transparent)]
+    BadBdf(#[from] pci::AddressError),
     /// No such PCI device.
     #[error("{bdf}: no such PCI device")]
     NoDevice {

@@ -10,14 +10,15 @@
 //! `docs/vfio.md`.
 
 mod backend;
-mod bdf;
 mod error;
 mod ioctl;
 mod sysfs;
 
 pub use backend::VfioDevice;
-pub use bdf::Bdf;
 pub use error::{Error, Result};
+/// A PCI address: the `pci` crate's one address type, under the name this
+/// crate's API uses.
+pub use pci::Address as Bdf;
 pub use sysfs::{Claimed, Released, Sysfs, VFIO_PCI};
 
 /// Opens `bdf` (bound to vfio-pci) as a kit device.

@@ -7,8 +7,8 @@
 //! `driver_override`, re-probe, and make sure the remembered driver has it
 //! again. Either undoes its own steps if a later one fails.
 
-use crate::bdf::Bdf;
 use crate::error::{Error, Result};
+use crate::Bdf;
 use std::path::{Path, PathBuf};
 
 /// The driver name VFIO needs.

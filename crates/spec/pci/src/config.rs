@@ -138,27 +138,29 @@ impl std::fmt::Display for Address {
     }
 }
 
+/// A text that is not a PCI address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a PCI address (expected DDDD:BB:DD.F or BB:DD.F, hexadecimal)")]
+pub struct AddressError(pub String);
+
 impl std::str::FromStr for Address {
-    type Err = Error;
+    type Err = AddressError;
 
     /// Parses `dddd:bb:dd.f` or `bb:dd.f` (hexadecimal, as sysfs and lspci).
-    fn from_str(s: &str) -> Result<Self, Error> {
-        let bad = Error::Malformed {
-            what: "PCI address",
-            offset: 0,
-        };
-        let (head, func) = s.rsplit_once('.').ok_or(bad)?;
+    fn from_str(s: &str) -> Result<Self, AddressError> {
+        let bad = || AddressError(s.to_string());
+        let (head, func) = s.rsplit_once('.').ok_or_else(bad)?;
         let mut parts = head.rsplitn(3, ':');
-        let dev = parts.next().ok_or(bad)?;
-        let bus = parts.next().ok_or(bad)?;
+        let dev = parts.next().ok_or_else(bad)?;
+        let bus = parts.next().ok_or_else(bad)?;
         let domain = parts.next().unwrap_or("0");
-        let hex = |t: &str, max: u32| -> Result<u32, Error> {
-            if t.is_empty() || t.len() > 8 {
-                return Err(bad);
+        let hex = |t: &str, max: u32| -> Result<u32, AddressError> {
+            if t.is_empty() || t.len() > 8 || !t.bytes().all(|c| c.is_ascii_hexdigit()) {
+                return Err(bad());
             }
-            let v = u32::from_str_radix(t, 16).map_err(|_| bad)?;
+            let v = u32::from_str_radix(t, 16).map_err(|_| bad())?;
             if v > max {
-                return Err(bad);
+                return Err(bad());
             }
             Ok(v)
         };
@@ -466,8 +468,28 @@ mod tests {
         assert_eq!(a.to_string(), "0000:00:1f.3");
         let b: Address = "3:00.1".parse().unwrap();
         assert_eq!((b.domain, b.bus), (0, 3));
-        assert!("00:20.0".parse::<Address>().is_err());
-        assert!("00:00.8".parse::<Address>().is_err());
-        assert!("junk".parse::<Address>().is_err());
+        assert_eq!(
+            "abcd:ff:1f.7".parse::<Address>().unwrap().to_string(),
+            "abcd:ff:1f.7"
+        );
+        // Domains past 16 bits exist (e.g. Intel VMD's 10000:…).
+        let v: Address = "10000:e1:00.0".parse().unwrap();
+        assert_eq!((v.domain, v.to_string()), (0x10000, "10000:e1:00.0".into()));
+        for s in [
+            "",
+            "junk",
+            "00:04",
+            "00:20.0",
+            "00:00.8",
+            "0:0:0:0.0",
+            "zz:00.0",
+            "00:04.0 ",
+            "../00:04.0",
+            "00:+4.0",
+            "100000000:00:04.0",
+        ] {
+            let e = s.parse::<Address>().unwrap_err();
+            assert_eq!(e, AddressError(s.to_string()), "{s:?}");
+        }
     }
 }

@@ -32,5 +32,5 @@ pub use cap::{
     VirtioCapRepr, VirtioCfgType,
 };
 pub use caps::{cap_id, ext_cap_id, Cap, CapIter, ExtCap, ExtCapIter, WalkError};
-pub use config::{Address, ConfigSpace, HeaderType};
+pub use config::{Address, AddressError, ConfigSpace, HeaderType};
 pub use error::Error;
