@@ -1,5 +1,27 @@
 //! Base address registers.
 
+/// Bits of a BAR register and of the expansion ROM register.
+pub mod bar_bits {
+    /// Bit 0: an I/O BAR.
+    pub const IO: u32 = 1;
+    /// Memory BAR type field, bits 1–2 (0 32-bit, 1 below 1 MiB, 2 64-bit).
+    pub const MEM_TYPE_MASK: u32 = 3 << 1;
+    /// Memory BAR type 2: 64-bit, the next slot holds the upper half.
+    pub const MEM_TYPE_64: u32 = 2 << 1;
+    /// Memory BAR type 1: below 1 MiB (legacy).
+    pub const MEM_TYPE_1M: u32 = 1 << 1;
+    /// Memory BAR bit 3: prefetchable.
+    pub const PREFETCH: u32 = 1 << 3;
+    /// The address bits of an I/O BAR.
+    pub const IO_ADDR_MASK: u32 = !3;
+    /// The address bits of a memory BAR.
+    pub const MEM_ADDR_MASK: u32 = !0xf;
+    /// Expansion ROM register bit 0: decode enable.
+    pub const ROM_ENABLE: u32 = 1;
+    /// The address bits of the expansion ROM register (2 KiB granules).
+    pub const ROM_ADDR_MASK: u32 = !0x7ff;
+}
+
 /// Address decoding of a memory BAR (bits 1–2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum MemKind {

@@ -26,11 +26,12 @@ pub mod fuzzing;
 pub mod ids;
 pub mod lspci;
 
-pub use bar::{Bar, Bars, MemKind};
+pub use bar::{bar_bits, Bar, Bars, MemKind};
+pub use cap::regs as cap_reg;
 pub use cap::{
     AerRepr, DsnRepr, MsiRepr, MsixEntry, MsixRepr, PcieLink, PciePortType, PcieRepr, PmRepr,
     VirtioCapRepr, VirtioCfgType,
 };
 pub use caps::{cap_id, ext_cap_id, Cap, CapIter, ExtCap, ExtCapIter, WalkError};
-pub use config::{Address, AddressError, ConfigSpace, HeaderType};
+pub use config::{command, reg, status, Address, AddressError, ConfigSpace, HeaderType};
 pub use error::Error;

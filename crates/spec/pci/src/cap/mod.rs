@@ -9,6 +9,7 @@ mod msi;
 mod msix;
 mod pcie;
 mod pm;
+pub mod regs;
 mod vendor;
 
 pub use aer::{AerRepr, DsnRepr};

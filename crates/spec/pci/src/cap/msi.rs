@@ -1,5 +1,6 @@
 //! MSI capability (ID 0x05): 32/64-bit, optional per-vector masking.
 
+use super::regs::msi::{ENABLE, IS_64, MME_SHIFT, PVM};
 use super::{check_id, field, field_mut, le16, le32};
 use crate::{cap_id, Error};
 
@@ -25,12 +26,6 @@ pub struct MsiRepr {
     /// Pending bits (with per-vector masking).
     pub pending: Option<u32>,
 }
-
-/// Message control bits.
-const ENABLE: u16 = 1 << 0;
-const MME_SHIFT: u16 = 4;
-const IS_64: u16 = 1 << 7;
-const PVM: u16 = 1 << 8;
 
 impl MsiRepr {
     /// Length of the capability described by `control`.

@@ -1,5 +1,6 @@
 //! MSI-X capability (ID 0x11) and MSI-X table entries.
 
+use super::regs::msix::{ENABLE, FUNCTION_MASK as MASK};
 use super::{check_id, field, field_mut, le16, le32};
 use crate::{cap_id, Error};
 
@@ -21,9 +22,6 @@ pub struct MsixRepr {
     /// Offset of the PBA in that BAR.
     pub pba_offset: u32,
 }
-
-const ENABLE: u16 = 1 << 15;
-const MASK: u16 = 1 << 14;
 
 impl MsixRepr {
     /// Bytes the capability occupies.

@@ -10,29 +10,9 @@
 use super::regs::Regs;
 use super::verbose::{bits, flag, flag32, has_memory_bar};
 use super::Device;
+use crate::cap_reg::exp as reg;
 use crate::PciePortType::{self as Ty, *};
 use std::fmt::Write;
-
-/// Register offsets inside the capability.
-mod reg {
-    pub const DEVCAP: usize = 0x04;
-    pub const DEVCTL: usize = 0x08;
-    pub const DEVSTA: usize = 0x0a;
-    pub const LNKCAP: usize = 0x0c;
-    pub const LNKCTL: usize = 0x10;
-    pub const LNKSTA: usize = 0x12;
-    pub const SLTCAP: usize = 0x14;
-    pub const SLTCTL: usize = 0x18;
-    pub const SLTSTA: usize = 0x1a;
-    pub const RTCTL: usize = 0x1c;
-    pub const RTCAP: usize = 0x1e;
-    pub const RTSTA: usize = 0x20;
-    pub const DEVCAP2: usize = 0x24;
-    pub const DEVCTL2: usize = 0x28;
-    pub const LNKCAP2: usize = 0x2c;
-    pub const LNKCTL2: usize = 0x30;
-    pub const LNKSTA2: usize = 0x32;
-}
 
 /// Prints the detail lines for the capability at `at` whose capabilities
 /// register is `flags`.
