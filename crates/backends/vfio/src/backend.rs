@@ -8,6 +8,7 @@ use crate::Bdf;
 use pcibox_kit::{Backend, DmaMemory, IrqInfo, IrqKind, RegionInfo};
 use rustix::fs::{Mode, OFlags};
 use std::ffi::CString;
+use std::mem::{offset_of, size_of};
 use std::ops::Range;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use vfio_bindings::bindings::vfio as b;
@@ -45,6 +46,11 @@ fn irq_index(kind: IrqKind) -> u32 {
     }
 }
 
+// VFIO's info buffers are variable length (a fixed struct, then a chain of
+// capabilities at offsets the kernel fills in), so they are read as bytes —
+// at the field offsets and element sizes of vfio-bindings' structures,
+// never hard-coded ones. Host byte order, as the kernel writes them.
+
 fn u32_at(b: &[u8], off: usize) -> Option<u32> {
     Some(u32::from_ne_bytes(b.get(off..off + 4)?.try_into().ok()?))
 }
@@ -52,16 +58,27 @@ fn u64_at(b: &[u8], off: usize) -> Option<u64> {
     Some(u64::from_ne_bytes(b.get(off..off + 8)?.try_into().ok()?))
 }
 
-/// Walks a VFIO capability chain in `buf` starting at `first`; yields
-/// (id, version, offset of the capability). Bounded against loops.
+/// Walks a VFIO capability chain (`vfio_info_cap_header`s) in `buf`
+/// starting at `first`; yields (id, version, offset of the capability).
+/// Bounded against loops.
 fn caps(buf: &[u8], first: u32) -> Vec<(u16, u16, usize)> {
+    type H = b::vfio_info_cap_header;
     let mut out = Vec::new();
     let mut off = first as usize;
     while off != 0 && out.len() < 32 {
-        let (Some(hdr), Some(next)) = (u32_at(buf, off), u32_at(buf, off + 4)) else {
+        let (Some(id_ver), Some(next)) = (
+            u32_at(buf, off + offset_of!(H, id)),
+            u32_at(buf, off + offset_of!(H, next)),
+        ) else {
             break;
         };
-        out.push(((hdr & 0xffff) as u16, (hdr >> 16) as u16, off));
+        // `id` and `version` are adjacent u16s: one u32 read, split.
+        let [i0, i1, v0, v1] = id_ver.to_ne_bytes();
+        out.push((
+            u16::from_ne_bytes([i0, i1]),
+            u16::from_ne_bytes([v0, v1]),
+            off,
+        ));
         if next as usize <= off {
             break;
         }
@@ -70,12 +87,28 @@ fn caps(buf: &[u8], first: u32) -> Vec<(u16, u16, usize)> {
     out
 }
 
+/// The `(u64, u64)` pairs of a capability's trailing array (sparse-mmap
+/// areas, IOVA ranges): `count` at `count_at`, elements of `stride` bytes
+/// from `array_at`, at most `max`; pairs past the buffer's end are dropped.
+fn pairs(buf: &[u8], count_at: usize, array_at: usize, stride: usize, max: u32) -> Vec<(u64, u64)> {
+    let n = u32_at(buf, count_at).unwrap_or(0).min(max) as usize;
+    (0..n)
+        .filter_map(|i| {
+            let a = array_at + stride * i;
+            Some((u64_at(buf, a)?, u64_at(buf, a + 8)?))
+        })
+        .collect()
+}
+
 /// Parses a `vfio_region_info` buffer (with capabilities).
 fn parse_region(index: u32, buf: &[u8]) -> Option<VfioRegion> {
-    let flags = u32_at(buf, 4)?;
-    let cap_offset = u32_at(buf, 12)?;
-    let size = u64_at(buf, 16)?;
-    let offset = u64_at(buf, 24)?;
+    type R = b::vfio_region_info;
+    type Sparse = b::vfio_region_info_cap_sparse_mmap;
+    type Area = b::vfio_region_sparse_mmap_area;
+    let flags = u32_at(buf, offset_of!(R, flags))?;
+    let cap_offset = u32_at(buf, offset_of!(R, cap_offset))?;
+    let size = u64_at(buf, offset_of!(R, size))?;
+    let offset = u64_at(buf, offset_of!(R, offset))?;
     let mut info = RegionInfo {
         index,
         size,
@@ -91,17 +124,20 @@ fn parse_region(index: u32, buf: &[u8]) -> Option<VfioRegion> {
         for (id, _ver, at) in caps(buf, cap_offset) {
             match u32::from(id) {
                 b::VFIO_REGION_INFO_CAP_SPARSE_MMAP => {
-                    let n = u32_at(buf, at + 8).unwrap_or(0).min(64) as usize;
-                    let mut areas = Vec::new();
-                    for i in 0..n {
-                        let a = at + 16 + 16 * i;
-                        if let (Some(o), Some(s)) = (u64_at(buf, a), u64_at(buf, a + 8)) {
-                            if s > 0 && o.checked_add(s).is_some_and(|e| e <= size) {
-                                areas.push(o..o + s);
-                            }
-                        }
-                    }
-                    sparse = Some(areas);
+                    let areas = pairs(
+                        buf,
+                        at + offset_of!(Sparse, nr_areas),
+                        at + offset_of!(Sparse, areas),
+                        size_of::<Area>(),
+                        64,
+                    );
+                    sparse = Some(
+                        areas
+                            .into_iter()
+                            .filter(|&(o, s)| s > 0 && o.checked_add(s).is_some_and(|e| e <= size))
+                            .map(|(o, s)| o..o + s)
+                            .collect(),
+                    );
                 }
                 b::VFIO_REGION_INFO_CAP_MSIX_MAPPABLE => info.msix_mappable = true,
                 _ => {}
@@ -116,22 +152,28 @@ fn parse_region(index: u32, buf: &[u8]) -> Option<VfioRegion> {
 
 /// Parses `VFIO_IOMMU_GET_INFO`'s IOVA-range capability.
 fn parse_iova_ranges(buf: &[u8]) -> Vec<Range<u64>> {
-    let flags = u32_at(buf, 4).unwrap_or(0);
-    let cap_offset = u32_at(buf, 16).unwrap_or(0);
+    type I = b::vfio_iommu_type1_info;
+    type Cap = b::vfio_iommu_type1_info_cap_iova_range;
+    let flags = u32_at(buf, offset_of!(I, flags)).unwrap_or(0);
+    let cap_offset = u32_at(buf, offset_of!(I, cap_offset)).unwrap_or(0);
     let mut out = Vec::new();
     if flags & b::VFIO_IOMMU_INFO_CAPS != 0 {
         for (id, _, at) in caps(buf, cap_offset) {
             if u32::from(id) == b::VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE {
-                let n = u32_at(buf, at + 8).unwrap_or(0).min(256) as usize;
-                for i in 0..n {
-                    let a = at + 16 + 16 * i;
-                    if let (Some(s), Some(e)) = (u64_at(buf, a), u64_at(buf, a + 8)) {
-                        // The kernel's ranges are inclusive.
-                        if s <= e {
-                            out.push(s..e.saturating_add(1));
-                        }
-                    }
-                }
+                let ranges = pairs(
+                    buf,
+                    at + offset_of!(Cap, nr_iovas),
+                    at + offset_of!(Cap, iova_ranges),
+                    size_of::<b::vfio_iova_range>(),
+                    256,
+                );
+                // The kernel's ranges are inclusive.
+                out.extend(
+                    ranges
+                        .into_iter()
+                        .filter(|(s, e)| s <= e)
+                        .map(|(s, e)| s..e.saturating_add(1)),
+                );
             }
         }
     }

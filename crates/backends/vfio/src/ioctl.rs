@@ -179,10 +179,14 @@ pub(crate) fn unmap_dma(container: BorrowedFd<'_>, iova: u64, size: u64) -> io::
 /// the call is repeated with a larger buffer if the kernel asks for one.
 /// Returns the whole buffer (fixed part + capability chain).
 fn info_with_caps(fd: BorrowedFd<'_>, opcode: Opcode, head: &[u8]) -> io::Result<Vec<u8>> {
+    // `argsz` leads every VFIO argument structure.
+    const ARGSZ: std::ops::Range<usize> = 0..4;
+    const _: () = assert!(std::mem::offset_of!(b::vfio_region_info, argsz) == ARGSZ.start);
+    const _: () = assert!(std::mem::offset_of!(b::vfio_iommu_type1_info, argsz) == ARGSZ.start);
     let mut buf = head.to_vec();
     for _ in 0..4 {
         let len = buf.len() as u32;
-        buf[0..4].copy_from_slice(&len.to_ne_bytes());
+        buf[ARGSZ].copy_from_slice(&len.to_ne_bytes());
         // `buf` is live and `argsz` = its length; the kernel accesses at
         // most argsz bytes.
         call(fd, opcode, buf.as_mut_ptr().cast())?;
@@ -205,7 +209,8 @@ fn info_with_caps(fd: BorrowedFd<'_>, opcode: Opcode, head: &[u8]) -> io::Result
 /// `VFIO_DEVICE_GET_REGION_INFO` with capabilities.
 pub(crate) fn region_info(device: BorrowedFd<'_>, index: u32) -> io::Result<Vec<u8>> {
     let mut head = vec![0u8; std::mem::size_of::<b::vfio_region_info>()];
-    head[8..12].copy_from_slice(&index.to_ne_bytes());
+    let at = std::mem::offset_of!(b::vfio_region_info, index);
+    head[at..at + 4].copy_from_slice(&index.to_ne_bytes());
     info_with_caps(device, DEVICE_GET_REGION_INFO, &head)
 }
 
@@ -224,11 +229,19 @@ pub(crate) fn set_irqs(
     count: u32,
     fds: &[i32],
 ) -> io::Result<()> {
-    let head = std::mem::size_of::<b::vfio_irq_set>();
+    use std::mem::offset_of;
+    type S = b::vfio_irq_set;
+    let head = offset_of!(S, data);
     let mut buf = vec![0u8; head + 4 * fds.len()];
     let argsz = buf.len() as u32;
-    for (i, v) in [argsz, flags, index, start, count].into_iter().enumerate() {
-        buf[i * 4..i * 4 + 4].copy_from_slice(&v.to_ne_bytes());
+    for (at, v) in [
+        (offset_of!(S, argsz), argsz),
+        (offset_of!(S, flags), flags),
+        (offset_of!(S, index), index),
+        (offset_of!(S, start), start),
+        (offset_of!(S, count), count),
+    ] {
+        buf[at..at + 4].copy_from_slice(&v.to_ne_bytes());
     }
     for (i, fd) in fds.iter().enumerate() {
         buf[head + 4 * i..head + 4 * i + 4].copy_from_slice(&fd.to_ne_bytes());
