@@ -31,19 +31,7 @@ fn check(what: &'static str, got: usize) -> Result<(), Error> {
     Ok(())
 }
 
-fn u16_at(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    let mut x = [0u8; 8];
-    x.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(x)
-}
+use le_field::{u16 as u16_at, u32 as u32_at, u64 as u64_at};
 
 bitflags! {
     /// Receive status (legacy byte 12; low byte of the extended status).

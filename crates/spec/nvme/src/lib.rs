@@ -61,29 +61,8 @@ pub(crate) fn check_len(structure: &'static str, buf: &[u8], need: usize) -> Res
     }
 }
 
-/// Little-endian field readers over a slice already checked to be long enough.
-pub(crate) mod le {
-    pub fn u16(b: &[u8], at: usize) -> u16 {
-        u16::from_le_bytes([b[at], b[at + 1]])
-    }
-    pub fn u32(b: &[u8], at: usize) -> u32 {
-        u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-    }
-    pub fn u64(b: &[u8], at: usize) -> u64 {
-        let mut v = [0u8; 8];
-        v.copy_from_slice(&b[at..at + 8]);
-        u64::from_le_bytes(v)
-    }
-    pub fn put_u16(b: &mut [u8], at: usize, v: u16) {
-        b[at..at + 2].copy_from_slice(&v.to_le_bytes());
-    }
-    pub fn put_u32(b: &mut [u8], at: usize, v: u32) {
-        b[at..at + 4].copy_from_slice(&v.to_le_bytes());
-    }
-    pub fn put_u64(b: &mut [u8], at: usize, v: u64) {
-        b[at..at + 8].copy_from_slice(&v.to_le_bytes());
-    }
-}
+/// Little-endian field access (the spec crates' one set of helpers).
+pub(crate) use le_field as le;
 
 /// Extracts bits `lo..=hi` of `v`.
 pub(crate) const fn bits(v: u64, lo: u32, hi: u32) -> u64 {

@@ -49,15 +49,7 @@ pub struct HeaderView<'a> {
     buf: &'a [u8],
 }
 
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    let mut v = [0u8; 8];
-    v.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(v)
-}
+use le_field::{u32 as u32_at, u64 as u64_at};
 
 fn guid_at(b: &[u8], at: usize) -> Guid {
     let mut g = [0u8; 16];

@@ -51,8 +51,7 @@ impl<'a> MbrSector<'a> {
     }
     /// The disk identifier.
     pub fn disk_id(&self) -> u32 {
-        let b = &self.buf[DISK_ID..DISK_ID + 4];
-        u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+        le_field::u32(self.buf, DISK_ID)
     }
     /// Entry `i` (0..4).
     pub fn entry(&self, i: usize) -> RawEntry {
@@ -60,8 +59,8 @@ impl<'a> MbrSector<'a> {
         RawEntry {
             boot: e[0],
             kind: e[4],
-            start: u32::from_le_bytes([e[8], e[9], e[10], e[11]]),
-            sectors: u32::from_le_bytes([e[12], e[13], e[14], e[15]]),
+            start: le_field::u32(e, 8),
+            sectors: le_field::u32(e, 12),
         }
     }
     /// Whether an entry has type 0xEE (a GPT protective or hybrid MBR).

@@ -82,12 +82,5 @@ pub(crate) fn check_ext_id(buf: &[u8], offset: usize, id: u16) -> Result<(), Err
     Ok(())
 }
 
-/// Little-endian u16 at `at` of a slice already checked to be long enough.
-pub(crate) fn le16(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-
-/// Little-endian u32 at `at` of a slice already checked to be long enough.
-pub(crate) fn le32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
+/// Little-endian fields of a slice already checked to be long enough.
+pub(crate) use le_field::{u16 as le16, u32 as le32};
