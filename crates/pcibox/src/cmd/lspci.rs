@@ -24,6 +24,7 @@ use std::process::ExitCode;
 /// allows, e.g. `-vmm`, `-tv`, `-nnk`); those of lspci's that pcibox does
 /// not implement are refused with a message naming them.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "lspci's -M, -q/-Q, -p, -A, -H and -G are not supported and are refused.")]
 pub struct Args {
     /// Verbose: -v shows regions and capabilities, -vv and -vvv their
     /// details.
@@ -213,7 +214,7 @@ fn check_supported(args: &Args) -> Result<(), LspciError> {
         return refuse("-G (libpci debugging)");
     }
     if let Some(o) = args.option.iter().find(|o| !o.starts_with("sysfs.path=")) {
-        return refuse(&format!("-O {o} (only sysfs.path=DIR is)"));
+        return refuse(&format!("-O {o} (pcibox takes only sysfs.path=DIR)"));
     }
     if args.machine > 0 && args.verbose == 0 && args.kernel {
         return Err(LspciError::Pointless(
