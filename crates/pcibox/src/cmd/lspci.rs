@@ -1,26 +1,33 @@
 //! `pcibox lspci`: a pciutils-compatible device listing.
 //!
-//! Devices come from sysfs (default) or from a dump in `lspci -x…` format
-//! (`-F FILE`); names from the system's pci.ids. The output follows
-//! pciutils' `lspci` byte for byte for `-n`, `-nn`, `-x`, `-xxx`, `-xxxx`,
-//! `-D`, `-s` and (header, region and capability lines) `-v`. Unlike
-//! lspci, a `-s` that matches nothing, an unreadable or garbage dump is an
-//! error.
+//! Devices come from sysfs (default, or the tree `-O sysfs.path=` names)
+//! or from a dump in `lspci -x…` format (`-F FILE`); names from the
+//! system's pci.ids. The output follows pciutils' `lspci` byte for byte
+//! (`-n`, `-nn`, `-x…`, `-D`, `-s`, `-d`, `-v…`, `-k`, `-m`, `-mm`, `-t`,
+//! `-P`, `-b`); `--json` is pcibox's own. Unlike lspci, a filter that
+//! matches nothing, an unreadable or garbage dump is an error, and so is
+//! any lspci flag pcibox does not implement.
 
 mod filter;
 mod sysfs;
 
-use filter::SlotFilter;
+use filter::Filter;
 use pci::ids::{IdDb, NameMode, Names};
+use pci::lspci::json::{JsonOptions, View};
+use pci::lspci::tree::Topology;
 use pci::lspci::{render, Device, Options, OsInfo};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// Arguments of `pcibox lspci`.
+/// Arguments of `pcibox lspci`: lspci's own flags (combined as lspci
+/// allows, e.g. `-vmm`, `-tv`, `-nnk`); those of lspci's that pcibox does
+/// not implement are refused with a message naming them.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "lspci's -M, -q/-Q, -p, -A, -H and -G are not supported and are refused.")]
 pub struct Args {
-    /// Verbose: -v shows regions and capabilities (as lspci).
+    /// Verbose: -v shows regions and capabilities, -vv and -vvv their
+    /// details.
     #[arg(short = 'v', action = clap::ArgAction::Count)]
     verbose: u8,
     /// Numeric IDs: -n numbers only, -nn names and numbers.
@@ -32,12 +39,29 @@ pub struct Args {
     /// Show only devices in [[domain:]bus:][slot][.func].
     #[arg(short = 's', value_name = "[[DOMAIN:]BUS:][SLOT][.FUNC]")]
     slot: Option<String>,
+    /// Show only devices with these IDs; an x in CLASS matches any digit.
+    #[arg(short = 'd', value_name = "[VENDOR]:[DEVICE][:CLASS[:PROGIF]]")]
+    id: Option<String>,
     /// Always show the PCI domain.
     #[arg(short = 'D')]
     domains: bool,
     /// Show kernel drivers.
     #[arg(short = 'k')]
     kernel: bool,
+    /// Machine-readable output: -mm the current format, -m the old one.
+    #[arg(short = 'm', action = clap::ArgAction::Count)]
+    machine: u8,
+    /// Show the bus tree (-tv with names).
+    #[arg(short = 't', action = clap::ArgAction::Count,
+          conflicts_with_all = ["machine", "hex", "kernel", "bus_centric", "path", "json"])]
+    tree: u8,
+    /// Show the bridge path before the slot (-PP with bus numbers).
+    #[arg(short = 'P', action = clap::ArgAction::Count)]
+    path: u8,
+    /// Bus-centric view: IRQs and addresses as the card has them, not as
+    /// the kernel assigned them.
+    #[arg(short = 'b')]
+    bus_centric: bool,
     /// Read devices from a dump in `lspci -x…` format instead of sysfs.
     #[arg(short = 'F', value_name = "FILE")]
     file: Option<PathBuf>,
@@ -45,9 +69,35 @@ pub struct Args {
     /// /usr/share/hwdata/pci.ids).
     #[arg(short = 'i', value_name = "FILE")]
     ids: Option<PathBuf>,
-    /// Print the parsed config spaces as JSON (pcibox's own format).
-    #[arg(long)]
+    /// Access parameter; only sysfs.path=DIR (another sysfs tree than
+    /// /sys/bus/pci) is supported.
+    #[arg(short = 'O', value_name = "PARAM=VALUE", conflicts_with = "file")]
+    option: Vec<String>,
+    /// Print the devices as JSON (pcibox's own format,
+    /// docs/lspci.schema.json); honours -v, -x…, -s, -d, -D and -k.
+    #[arg(long, conflicts_with_all = ["machine", "numeric", "path", "bus_centric"])]
     json: bool,
+    /// lspci's bus mapping mode (not supported).
+    #[arg(short = 'M', action = clap::ArgAction::Count, hide = true)]
+    map_mode: u8,
+    /// lspci's DNS queries for unknown IDs (not supported).
+    #[arg(short = 'q', action = clap::ArgAction::Count, hide = true)]
+    query_dns: u8,
+    /// lspci's DNS queries for all IDs (not supported).
+    #[arg(short = 'Q', hide = true)]
+    query_all: bool,
+    /// lspci's modules.pcimap (not supported).
+    #[arg(short = 'p', hide = true)]
+    pcimap: Option<String>,
+    /// libpci's access method (not supported).
+    #[arg(short = 'A', hide = true)]
+    method: Option<String>,
+    /// libpci's direct hardware access (not supported).
+    #[arg(short = 'H', hide = true)]
+    hardware: Option<String>,
+    /// libpci's debugging (not supported).
+    #[arg(short = 'G', action = clap::ArgAction::Count, hide = true)]
+    debug: u8,
 }
 
 /// Failures of `pcibox lspci`.
@@ -92,17 +142,25 @@ pub enum LspciError {
         #[source]
         source: std::io::Error,
     },
-    /// `-s` does not parse.
-    #[error("-s {spec}: {reason}")]
-    BadSlot {
+    /// `-s` or `-d` does not parse.
+    #[error("-{flag} {spec}: {reason}")]
+    BadFilter {
+        /// `s` or `d`.
+        flag: char,
         /// The argument.
         spec: String,
-        /// What is wrong.
+        /// What is wrong (pciutils' words).
         reason: &'static str,
     },
-    /// `-s` matches no device.
-    #[error("-s {0}: no such device")]
+    /// The filters match no device.
+    #[error("{0}: no such device")]
     NoMatch(String),
+    /// An lspci flag pcibox does not implement.
+    #[error("{0} is not supported by pcibox lspci")]
+    Unsupported(String),
+    /// A flag combination lspci accepts but shows nothing of.
+    #[error("{0}")]
+    Pointless(&'static str),
     /// sysfs could not be listed.
     #[error("cannot list {path}")]
     Sysfs {
@@ -123,8 +181,8 @@ pub enum LspciError {
     Output(#[source] std::io::Error),
 }
 
-/// Where sysfs lists PCI functions.
-const SYSFS_DEVICES: &str = "/sys/bus/pci/devices";
+/// Where sysfs lists PCI functions (`devices/`) and slots (`slots/`).
+const SYSFS: &str = "/sys/bus/pci";
 
 /// The default pci.ids locations, in order.
 const IDS_PATHS: [&str; 2] = ["/usr/share/misc/pci.ids", "/usr/share/hwdata/pci.ids"];
@@ -134,28 +192,99 @@ pub fn run(args: Args) -> Result<ExitCode, super::Error> {
     Ok(list(&args)?)
 }
 
-fn list(args: &Args) -> Result<ExitCode, LspciError> {
-    let filter = match &args.slot {
-        Some(spec) => Some(
-            SlotFilter::parse(spec).map_err(|reason| LspciError::BadSlot {
-                spec: spec.clone(),
-                reason,
-            })?,
-        ),
-        None => None,
+/// Refuses the lspci flags pcibox does not implement, naming them.
+fn check_supported(args: &Args) -> Result<(), LspciError> {
+    let refuse = |what: &str| Err(LspciError::Unsupported(what.to_string()));
+    if args.map_mode > 0 {
+        return refuse("-M (bus mapping mode: probing every slot with raw config cycles)");
+    }
+    if args.query_dns > 0 || args.query_all {
+        return refuse("-q/-Q (looking up IDs over DNS)");
+    }
+    if args.pcimap.is_some() {
+        return refuse("-p (modules.pcimap: pcibox shows no kernel modules)");
+    }
+    if args.method.is_some() {
+        return refuse("-A (pcibox reads sysfs, or a dump with -F)");
+    }
+    if args.hardware.is_some() {
+        return refuse("-H (direct hardware access)");
+    }
+    if args.debug > 0 {
+        return refuse("-G (libpci debugging)");
+    }
+    if let Some(o) = args.option.iter().find(|o| !o.starts_with("sysfs.path=")) {
+        return refuse(&format!("-O {o} (pcibox takes only sysfs.path=DIR)"));
+    }
+    if args.machine > 0 && args.verbose == 0 && args.kernel {
+        return Err(LspciError::Pointless(
+            "-k with -m shows drivers only with -v (as lspci, which ignores it otherwise)",
+        ));
+    }
+    Ok(())
+}
+
+/// The `-s` and `-d` filters, if any was given.
+fn parse_filter(args: &Args) -> Result<Option<Filter>, LspciError> {
+    let mut f = Filter::default();
+    let bad = |flag, spec: &str, reason| LspciError::BadFilter {
+        flag,
+        spec: spec.to_string(),
+        reason,
     };
+    if let Some(spec) = &args.slot {
+        f.parse_slot(spec).map_err(|r| bad('s', spec, r))?;
+    }
+    if let Some(spec) = &args.id {
+        f.parse_id(spec).map_err(|r| bad('d', spec, r))?;
+    }
+    Ok((args.slot.is_some() || args.id.is_some()).then_some(f))
+}
+
+fn list(args: &Args) -> Result<ExitCode, LspciError> {
+    check_supported(args)?;
+    let filter = parse_filter(args)?;
     let (mut devices, failed) = match &args.file {
         Some(path) => (load_dump(path)?, 0),
-        None => sysfs::scan(Path::new(SYSFS_DEVICES))?,
+        None => {
+            let root = args
+                .option
+                .iter()
+                .rev()
+                .find_map(|o| o.strip_prefix("sysfs.path="))
+                .unwrap_or(SYSFS);
+            sysfs::scan(Path::new(root))?
+        }
     };
-    let any_domain = devices.iter().any(|d| d.addr.domain != 0);
-    if let Some(f) = &filter {
-        devices.retain(|d| f.matches(&d.addr));
-        if devices.is_empty() && failed == 0 {
-            return Err(LspciError::NoMatch(args.slot.clone().unwrap_or_default()));
+    if args.bus_centric {
+        // The card's view: the interrupt line and BAR registers.
+        for d in &mut devices {
+            d.os.irq = None;
+            d.os.resources = None;
         }
     }
+    let any_domain = devices.iter().any(|d| d.addr.domain != 0);
     devices.sort_by_key(|d| d.addr);
+    let topology = (args.tree > 0 || args.path > 0).then(|| Topology::build(&devices));
+    if let (Some(t), true) = (&topology, args.path > 0) {
+        for i in 0..devices.len() {
+            devices[i].bridge_path = t.bridge_path(&devices, i);
+        }
+    }
+    let shown: Vec<bool> = devices
+        .iter()
+        .map(|d| filter.as_ref().is_none_or(|f| f.matches(d)))
+        .collect();
+    if filter.is_some() && !shown.contains(&true) && failed == 0 {
+        let mut what = Vec::new();
+        if let Some(s) = &args.slot {
+            what.push(format!("-s {s}"));
+        }
+        if let Some(d) = &args.id {
+            what.push(format!("-d {d}"));
+        }
+        return Err(LspciError::NoMatch(what.join(" ")));
+    }
 
     let ids_text = if args.numeric != 1 || args.verbose > 0 || args.json {
         read_ids(args.ids.as_deref())?
@@ -176,7 +305,15 @@ fn list(args: &Args) -> Result<ExitCode, LspciError> {
     };
     let names = Names::new(db, mode);
 
-    match write_listing(args, &devices, &names, any_domain) {
+    let listing = Listing {
+        devices: &devices,
+        shown: &shown,
+        filtered: filter.is_some(),
+        topology: topology.as_ref(),
+        names: &names,
+        any_domain,
+    };
+    match listing.write(args) {
         // A reader that went away (`| head`) is not an error.
         Err(LspciError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
             return Ok(ExitCode::SUCCESS)
@@ -189,35 +326,58 @@ fn list(args: &Args) -> Result<ExitCode, LspciError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Prints the listing (or the JSON view) of `devices` to stdout.
-fn write_listing(
-    args: &Args,
-    devices: &[Device],
-    names: &Names<'_>,
+/// What to print: the sorted devices, which of them the filters select,
+/// and the topology when `-t` or `-P` needs it.
+struct Listing<'a, 'n> {
+    devices: &'a [Device],
+    shown: &'a [bool],
+    filtered: bool,
+    topology: Option<&'a Topology>,
+    names: &'a Names<'n>,
     any_domain: bool,
-) -> Result<(), LspciError> {
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    if args.json {
-        let views: Vec<_> = devices
+}
+
+impl Listing<'_, '_> {
+    /// Prints the listing, the tree or the JSON view to stdout.
+    fn write(&self, args: &Args) -> Result<(), LspciError> {
+        let stdout = std::io::stdout();
+        let mut out = std::io::BufWriter::new(stdout.lock());
+        let selected = self
+            .devices
             .iter()
-            .map(|d| pci::lspci::json::View::new(d, names))
-            .collect();
-        serde_json::to_writer_pretty(&mut out, &views)?;
-        writeln!(out).map_err(LspciError::Output)?;
-    } else {
-        let opts = Options {
-            verbose: args.verbose,
-            hex: args.hex,
-            domains: args.domains || any_domain,
-            kernel: args.kernel,
-        };
-        for d in devices {
-            out.write_all(render(d, &opts, names).as_bytes())
+            .zip(self.shown)
+            .filter_map(|(d, &s)| s.then_some(d));
+        if args.json {
+            let opts = JsonOptions {
+                verbose: args.verbose,
+                hex: args.hex,
+            };
+            let views: Vec<View> = selected.map(|d| View::new(d, self.names, &opts)).collect();
+            serde_json::to_writer_pretty(&mut out, &views)?;
+            writeln!(out).map_err(LspciError::Output)?;
+        } else if let (Some(t), true) = (self.topology, args.tree > 0) {
+            let shown = |i: usize| self.shown[i];
+            let filter: Option<&dyn Fn(usize) -> bool> = self.filtered.then_some(&shown);
+            let names = (args.verbose > 0).then_some(self.names);
+            out.write_all(t.forest(self.devices, filter, names).as_bytes())
                 .map_err(LspciError::Output)?;
+        } else {
+            let opts = Options {
+                verbose: args.verbose,
+                hex: args.hex,
+                domains: args.domains || self.any_domain,
+                domains_requested: args.domains,
+                kernel: args.kernel,
+                machine: args.machine,
+                path: args.path,
+            };
+            for d in selected {
+                out.write_all(render(d, &opts, self.names).as_bytes())
+                    .map_err(LspciError::Output)?;
+            }
         }
+        out.flush().map_err(LspciError::Output)
     }
-    out.flush().map_err(LspciError::Output)
 }
 
 /// Reads the pci.ids text: `-i FILE`, else the first default that exists.

@@ -1,6 +1,7 @@
 # Generates synthetic.lspci-xxxx.txt (made-up functions in `lspci -xxxx` dump
 # format) for tests/lspci.rs: python3 gen_synthetic.py > synthetic.lspci-xxxx.txt
-# (and with the argument msi, aer or pcie, the other synthetic-*.txt files).
+# (and with the argument msi, aer, pcie, caps, ecaps or tree, the other
+# synthetic-*.txt files).
 import random, struct, sys
 devs = []
 def fill(pat, n):
@@ -358,4 +359,44 @@ if sys.argv[1:] == ["ecaps"]:
         return "\n".join(out) + "\n"
     sys.stdout.write("\n".join(sparse(x) for x in devs))
     sys.exit(0)
+if sys.argv[1:] == ["tree"]:
+    # Fifth file (synthetic-tree.lspci-x.txt): a bus topology for -t and -P,
+    # 64-byte headers only. Bridges (class 06xx with header type 1 or 2)
+    # nested through a switch, one whose bus lies outside its parent's
+    # range, one with secondary bus 0, a CardBus bridge with two buses, a
+    # bus no bridge leads to, a bridge header with a non-bridge class and a
+    # bridge class with a type 0 header, an unknown header type with an
+    # interrupt line and BIST, a domain without bus 0, a
+    # multi-function device, and a chain of 62 nested bridges whose -tv
+    # line runs past lspci's 1024-byte line buffer in the device name (any
+    # deeper and lspci 3.9 writes past its buffer).
+    devs = []
+    def br(addr, sec, sub, cls=0x0604, htype=1, vendor=0x8086, device=0x1234):
+        d = D(addr, vendor, device, cls, htype=htype, size=64)
+        d.w8(0x18, int(addr.split(":")[-2], 16)); d.w8(0x19, sec); d.w8(0x1a, sub)
+        devs.append(d)
+    def ep(addr, vendor=0x8086, device=0x10d3, cls=0x0200, htype=0):
+        devs.append(D(addr, vendor, device, cls, htype=htype, size=64))
+    ep("00:00.0", 0x8086, 0x0d57, 0x0600)
+    br("00:01.0", 1, 3)
+    br("01:00.0", 2, 3)
+    br("02:00.0", 3, 3)
+    br("02:01.0", 4, 4)
+    ep("03:00.0", htype=0x80); ep("03:00.1"); ep("03:00.7", 0x1af4, 0x1041)
+    ep("04:00.0", 0x1b36, 0x0010, 0x0108)
+    br("00:02.0", 0, 0)
+    br("00:03.0", 5, 6, cls=0x0607, htype=2, vendor=0x104c, device=0xac56)
+    ep("05:00.0"); ep("06:00.0", 0x10ec, 0x8168)
+    ep("0a:00.0", 0x1af4, 0x1042, 0x0100)
+    br("00:04.0", 8, 8, cls=0x0200)
+    ep("08:00.0")
+    ep("00:05.0", 0x8086, 0x244e, 0x0604)
+    # Unknown header type with an interrupt line: -vv still shows the IRQ.
+    ep("00:06.0", 0x8086, 0x1237, 0x0600, htype=0x7f)
+    devs[-1].w8(0x3c, 11); devs[-1].w8(0x3d, 1); devs[-1].w8(0xf, 0x80)
+    br("0002:10:00.0", 0x11, 0x11)
+    ep("0002:11:00.0", 0x1234, 0x0001, 0x1280)
+    for n in range(62):
+        br("0003:%02x:00.0" % n, n + 1, 0xff, vendor=0x10b5, device=0x8747)
+    ep("0003:3e:00.0", 0x1b36, 0x0010, 0x0108)
 sys.stdout.write("\n".join(x.dump() for x in devs))

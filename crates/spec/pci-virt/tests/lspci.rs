@@ -26,10 +26,8 @@ fn lspci_vv(bytes: &[u8], name: &str) -> String {
     };
     let dev = Device::new(addr, bytes.to_vec(), OsInfo::default()).unwrap();
     let opts = Options {
-        verbose: 0,
         hex: 4,
-        domains: false,
-        kernel: false,
+        ..Options::default()
     };
     let dump = render(&dev, &opts, &Names::new(None, NameMode::Numeric));
     let path = std::env::temp_dir().join(format!("pci-virt-{}-{name}.txt", std::process::id()));

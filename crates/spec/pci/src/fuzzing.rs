@@ -3,7 +3,7 @@
 //! tests. It panics only if an invariant of this crate breaks.
 
 use crate::ids::{IdDb, NameMode, Names};
-use crate::lspci::{json, render, Device, Options, OsInfo};
+use crate::lspci::{json, render, tree::Topology, Device, Options, OsInfo};
 use crate::{
     dump, Address, AerRepr, DsnRepr, MsiRepr, MsixRepr, PcieRepr, PmRepr, VirtioCapRepr, WalkError,
 };
@@ -26,12 +26,24 @@ pub fn config(data: &[u8]) {
         exercise(&dev, ctl);
     }
     if let Ok(devices) = dump::parse(data) {
+        let mut all = Vec::new();
         for d in devices {
             assert!(d.config.len() <= 4096, "dump device over 4096 bytes");
             if let Ok(dev) = Device::new(d.addr, d.config, OsInfo::default()) {
                 exercise(&dev, ctl);
+                all.push(dev);
             }
         }
+        all.sort_by_key(|d| d.addr);
+        let topo = Topology::build(&all);
+        for i in 0..all.len() {
+            assert!(topo.bridge_path(&all, i).len() < all.len().max(1));
+        }
+        let names = Names::new(None, NameMode::Names);
+        let picture = topo.forest(&all, None, Some(&names));
+        // A line per device or empty bus (at most one per device and
+        // bridge, and the host's), each at most 1 KiB.
+        assert!(picture.len() <= (2 * all.len() + 2) * 1030);
     }
     if let Ok(text) = std::str::from_utf8(data) {
         if let Ok(db) = IdDb::parse(text) {
@@ -91,10 +103,17 @@ pub fn exercise(dev: &Device, ctl: u8) {
         verbose: ctl % 3,
         hex: (ctl >> 2) % 5,
         domains: ctl & 0x20 != 0,
+        domains_requested: ctl & 0x20 != 0,
         kernel: ctl & 0x40 != 0,
+        machine: ctl >> 7,
+        path: 0,
     };
     let names = Names::new(None, NameMode::Names);
     let text = render(dev, &opts, &names);
     assert!(text.len() < 64 * 1024, "rendering of {} bytes", text.len());
-    let _ = json::View::new(dev, &names);
+    let jopts = json::JsonOptions {
+        verbose: opts.verbose,
+        hex: opts.hex,
+    };
+    let _ = json::View::new(dev, &names, &jopts);
 }

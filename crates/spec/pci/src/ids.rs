@@ -192,6 +192,18 @@ impl<'a> IdDb<'a> {
     }
 }
 
+/// Cuts `name` as pciutils does when it does not fit a C buffer of `size`
+/// bytes: `size - 4` bytes of it and `...`.
+pub fn fit(name: String, size: usize) -> String {
+    if name.len() < size || size < 4 {
+        return name;
+    }
+    let mut b = name.into_bytes();
+    b.truncate(size - 4);
+    b.extend_from_slice(b"...");
+    String::from_utf8_lossy(&b).into_owned()
+}
+
 /// How IDs are shown: `-n` gives [`NameMode::Numeric`], `-nn`
 /// [`NameMode::Both`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -258,6 +270,49 @@ impl<'a> Names<'a> {
     pub fn subsystem(&self, vendor: u16, device: u16, sv: u16, sd: u16) -> String {
         let num = format!("{sv:04x}:{sd:04x}");
         let v = self.lookup(Key::Vendor(sv));
+        let d = self.subsystem_name(vendor, device, sv, sd);
+        self.pair(v, d, &num)
+    }
+
+    /// The vendor alone (`-m`'s vendor field).
+    pub fn vendor(&self, vendor: u16) -> String {
+        let num = format!("{vendor:04x}");
+        self.one(self.mode, self.vendor_name(vendor), &num, "Vendor")
+    }
+
+    /// The device alone (`-m`'s device field).
+    pub fn device(&self, vendor: u16, device: u16) -> String {
+        let num = format!("{device:04x}");
+        self.one(self.mode, self.device_name(vendor, device), &num, "Device")
+    }
+
+    /// The subsystem vendor alone (`-m`'s fifth field).
+    pub fn subsystem_vendor(&self, sv: u16) -> String {
+        let num = format!("{sv:04x}");
+        self.one(self.mode, self.vendor_name(sv), &num, "Unknown vendor")
+    }
+
+    /// The subsystem device alone (`-m`'s sixth field).
+    pub fn subsystem_device(&self, vendor: u16, device: u16, sv: u16, sd: u16) -> String {
+        let num = format!("{sd:04x}");
+        let d = self.subsystem_name(vendor, device, sv, sd);
+        self.one(self.mode, d, &num, "Device")
+    }
+
+    /// The vendor's name in pci.ids, if any.
+    pub fn vendor_name(&self, vendor: u16) -> Option<&'a str> {
+        self.lookup(Key::Vendor(vendor))
+    }
+
+    /// The device's name in pci.ids, if any.
+    pub fn device_name(&self, vendor: u16, device: u16) -> Option<&'a str> {
+        self.lookup(Key::Device(vendor, device))
+    }
+
+    /// The subsystem's name in pci.ids: the entry under the device, else a
+    /// generic `S` entry, else the device's own name when the subsystem IDs
+    /// repeat the device's.
+    pub fn subsystem_name(&self, vendor: u16, device: u16, sv: u16, sd: u16) -> Option<&'a str> {
         let mut d = None;
         if vendor > 0 && device > 0 {
             d = self.lookup(Key::Subsystem(vendor, device, sv, sd));
@@ -268,7 +323,14 @@ impl<'a> Names<'a> {
         if d.is_none() && vendor == sv && device == sd {
             d = self.lookup(Key::Device(vendor, device));
         }
-        self.pair(v, d, &num)
+        d
+    }
+
+    /// The class's name in pci.ids: the subclass's, else the base class's.
+    pub fn class_name(&self, class: u16) -> Option<&'a str> {
+        let (base, sub) = ((class >> 8) as u8, class as u8);
+        self.lookup(Key::Subclass(base, sub))
+            .or_else(|| self.lookup(Key::Class(base)))
     }
 
     /// The class name (`Ethernet controller`, `Unassigned class [ffff]`,

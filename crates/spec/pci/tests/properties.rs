@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+use pci::ids::{NameMode, Names};
+use pci::lspci::tree::Topology;
 use pci::lspci::{render, Device, Options, OsInfo};
 use pci::{cap_id, Address, Bar, ConfigSpace, MsiRepr};
 use proptest::prelude::*;
@@ -113,6 +115,48 @@ proptest! {
     }
 
     /// BAR decoding: addresses keep no flag bits; 64-bit BARs take a slot.
+    /// Any set of functions, bridges with any bus numbers and any parent
+    /// links (loops included): the topology is built, every bridge path
+    /// ends, and the tree has a bounded line per device or bus.
+    #[test]
+    fn topologies(spec in prop::collection::vec(
+        (0u32..3, 0u8..8, 0u8..4, 0u8..2, 0usize..4, prop::array::uniform3(0u8..10),
+         prop::option::of(0usize..40)),
+        0..40,
+    )) {
+        let mut devs: Vec<Device> = Vec::new();
+        for (domain, bus, device, function, kind, buses, _) in &spec {
+            let addr = Address { domain: *domain, bus: *bus, device: *device, function: *function };
+            if devs.iter().any(|d| d.addr == addr) {
+                continue;
+            }
+            let (class, htype) = [(0x0604u16, 1u8), (0x0607, 2), (0x0200, 0), (0x0604, 0x7f)][*kind];
+            let mut b = vec![0u8; 64];
+            b[0xa..0xc].copy_from_slice(&class.to_le_bytes());
+            b[0xe] = htype;
+            b[0x18..0x1b].copy_from_slice(buses);
+            devs.push(Device::new(addr, b, OsInfo::default()).unwrap());
+        }
+        let n = devs.len();
+        for (i, (.., parent)) in spec.iter().enumerate().take(n) {
+            devs[i].os.parent = parent.filter(|&p| p < n).map(|p| devs[p].addr);
+        }
+        devs.sort_by_key(|d| d.addr);
+        let t = Topology::build(&devs);
+        for i in 0..n {
+            let path = t.bridge_path(&devs, i);
+            prop_assert!(path.len() < n);
+            prop_assert!(!path.contains(&devs[i].addr));
+        }
+        let names = Names::new(None, NameMode::Names);
+        let shown = |i: usize| i.is_multiple_of(2);
+        for filter in [None, Some(&shown as &dyn Fn(usize) -> bool)] {
+            let out = t.forest(&devs, filter, Some(&names));
+            prop_assert!(out.lines().count() <= 2 * n + 2);
+            prop_assert!(out.lines().all(|l| l.len() <= 1026));
+        }
+    }
+
     #[test]
     fn bars(raw in prop::array::uniform6(any::<u32>())) {
         let mut b = [0u8; 64];

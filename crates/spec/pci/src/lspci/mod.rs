@@ -1,21 +1,25 @@
 //! lspci-compatible rendering of one function: the terse line (`-n`,
-//! `-nn`, `-D`), the hex dumps (`-x`, `-xxx`, `-xxxx`) and the verbose
-//! listing (`-v`), following pciutils' output byte for byte where the
-//! config space is well formed.
+//! `-nn`, `-D`, `-P`), the hex dumps (`-x`, `-xxx`, `-xxxx`), the verbose
+//! listing (`-v`) and the machine-readable forms (`-m`, `-mm`), following
+//! pciutils' output byte for byte where the config space is well formed;
+//! `tree` builds the bus topology (`-t`, `-P`).
 
+mod capnames;
 mod caps;
 mod cxl;
 mod details;
 mod ecaps;
 mod ht;
 pub mod json;
+mod machine;
 mod pcicaps;
 mod pcie;
 mod regs;
+pub mod tree;
 mod verbose;
 
 use crate::config::HeaderType;
-use crate::ids::Names;
+use crate::ids::{fit, Names};
 use crate::{Address, ConfigSpace, Error};
 use std::fmt::Write;
 
@@ -29,8 +33,16 @@ pub struct Options {
     /// Show the domain (`-D`, or forced when any device has a non-zero
     /// domain).
     pub domains: bool,
+    /// `-D` itself: with `-m` the domain shows only then or when it is not
+    /// zero.
+    pub domains_requested: bool,
     /// `-k`: kernel driver lines without `-v`.
     pub kernel: bool,
+    /// `-m` count (1 = the old format, 2 = `-mm`).
+    pub machine: u8,
+    /// `-P` count: the bridge path before the slot (1 = `dd.f` steps, 2 =
+    /// `bb:dd.f` steps); needs [`Device::bridge_path`].
+    pub path: u8,
 }
 
 /// One resource line of sysfs' `resource` file.
@@ -69,6 +81,15 @@ pub struct OsInfo {
     pub numa_node: Option<i32>,
     /// IOMMU group number.
     pub iommu_group: Option<String>,
+    /// The physical slot the device sits in (`slots/NAME/address`).
+    pub phy_slot: Option<String>,
+    /// The firmware's label (`label` file, as read: with its newline).
+    pub label: Option<String>,
+    /// The device-tree node (`of_node` link, resolved).
+    pub dt_node: Option<String>,
+    /// The parent device in the sysfs hierarchy, when it is a PCI function
+    /// of the same listing.
+    pub parent: Option<Address>,
 }
 
 /// A function to render: its address, the config bytes that could be read,
@@ -81,6 +102,9 @@ pub struct Device {
     pub config: ConfigSpace<Vec<u8>>,
     /// OS information (empty for dumps).
     pub os: OsInfo,
+    /// The bridges above the function, topmost first (for `-P`; see
+    /// [`tree::Topology::bridge_path`]).
+    pub bridge_path: Vec<Address>,
 }
 
 impl Device {
@@ -94,6 +118,7 @@ impl Device {
             addr,
             config: ConfigSpace::new_checked(bytes)?,
             os,
+            bridge_path: Vec::new(),
         })
     }
 
@@ -118,14 +143,18 @@ impl Device {
 /// Renders `dev` as lspci does with `opts`, names from `names`.
 pub fn render(dev: &Device, opts: &Options, names: &Names<'_>) -> String {
     let mut out = String::new();
-    if opts.verbose > 0 {
-        verbose::show_verbose(&mut out, dev, opts, names);
+    if opts.machine > 0 {
+        machine::show_machine(&mut out, dev, opts, names);
     } else {
-        show_terse(&mut out, dev, opts, names);
-    }
-    if opts.verbose > 0 || opts.kernel {
-        if let Some(drv) = &dev.os.driver {
-            let _ = writeln!(out, "\tKernel driver in use: {drv}");
+        if opts.verbose > 0 {
+            verbose::show_verbose(&mut out, dev, opts, names);
+        } else {
+            show_terse(&mut out, dev, opts, names);
+        }
+        if opts.verbose > 0 || opts.kernel {
+            if let Some(drv) = &dev.os.driver {
+                let _ = writeln!(out, "\tKernel driver in use: {drv}");
+            }
         }
     }
     if opts.hex > 0 {
@@ -137,22 +166,41 @@ pub fn render(dev: &Device, opts: &Options, names: &Names<'_>) -> String {
     out
 }
 
-/// The slot name: `bb:dd.f`, with `dddd:` in front when domains are shown.
-pub fn slot_name(addr: &Address, domains: bool) -> String {
-    let dom = if domains {
+/// The slot name: `bb:dd.f`, with `dddd:` in front when domains are shown
+/// (with `-m`: when `-D` was given or the domain is not zero) and, with
+/// `-P`, the bridges above it (`bb:dd.f/dd.f/…`).
+pub fn slot_name(dev: &Device, opts: &Options) -> String {
+    let addr = &dev.addr;
+    let domain = if opts.machine > 0 {
+        addr.domain != 0 || opts.domains_requested
+    } else {
+        opts.domains
+    };
+    let mut s = if domain {
         format!("{:04x}:", addr.domain)
     } else {
         String::new()
     };
-    format!(
-        "{dom}{:02x}:{:02x}.{}",
-        addr.bus, addr.device, addr.function
-    )
+    let bdf = |a: &Address| format!("{:02x}:{:02x}.{}", a.bus, a.device, a.function);
+    match dev.bridge_path.split_first() {
+        Some((top, rest)) if opts.path > 0 => {
+            s.push_str(&bdf(top));
+            for a in rest.iter().chain(std::iter::once(addr)) {
+                if opts.path > 1 {
+                    let _ = write!(s, "/{}", bdf(a));
+                } else {
+                    let _ = write!(s, "/{:02x}.{}", a.device, a.function);
+                }
+            }
+        }
+        _ => s.push_str(&bdf(addr)),
+    }
+    s
 }
 
 /// The subsystem IDs lspci shows (type 0 header, CardBus, or a bridge's
 /// SSVID capability).
-fn subsystem_ids(dev: &Device) -> Option<(u16, u16)> {
+pub(crate) fn subsystem_ids(dev: &Device) -> Option<(u16, u16)> {
     let c = &dev.config;
     match c.header_type() {
         HeaderType::Normal => c.subsystem(),
@@ -167,12 +215,13 @@ fn subsystem_ids(dev: &Device) -> Option<(u16, u16)> {
 
 fn show_terse(out: &mut String, dev: &Device, opts: &Options, names: &Names<'_>) {
     let c = &dev.config;
+    // lspci formats names into buffers of 128 bytes.
     let _ = write!(
         out,
         "{} {}: {}",
-        slot_name(&dev.addr, opts.domains),
-        names.class(c.class()),
-        names.vendor_device(c.vendor_id(), c.device_id())
+        slot_name(dev, opts),
+        fit(names.class(c.class()), 128),
+        fit(names.vendor_device(c.vendor_id(), c.device_id()), 128)
     );
     if c.revision() != 0 {
         let _ = write!(out, " (rev {:02x})", c.revision());
@@ -183,34 +232,43 @@ fn show_terse(out: &mut String, dev: &Device, opts: &Options, names: &Names<'_>)
         if pif != 0 || name.is_some() {
             let _ = write!(out, " (prog-if {pif:02x}");
             if let Some(n) = name {
-                let _ = write!(out, " [{n}]");
+                let _ = write!(out, " [{}]", fit(n, 128));
             }
             out.push(')');
         }
     }
     out.push('\n');
     if opts.verbose > 0 || opts.kernel {
+        if let Some(label) = &dev.os.label {
+            // lspci adds no line break: the label file's own ends the line.
+            let _ = write!(out, "\tDeviceName: {label}");
+        }
         if let Some((sv, sd)) = subsystem_ids(dev) {
             if sv != 0 && sv != 0xffff {
                 let _ = writeln!(
                     out,
                     "\tSubsystem: {}",
-                    names.subsystem(c.vendor_id(), c.device_id(), sv, sd)
+                    fit(names.subsystem(c.vendor_id(), c.device_id(), sv, sd), 256)
                 );
             }
         }
     }
 }
 
-fn show_hex(out: &mut String, dev: &Device, level: u8) {
+/// How many config bytes `-x` (level 1), `-xxx` (3) or `-xxxx` (4) shows.
+fn hex_len(dev: &Device, level: u8) -> usize {
     let len = dev.config.len();
-    let cnt = if level >= 4 && len >= 4096 {
+    if level >= 4 && len >= 4096 {
         4096
     } else if level >= 3 && len >= 256 {
         256
     } else {
         dev.cached()
-    };
+    }
+}
+
+fn show_hex(out: &mut String, dev: &Device, level: u8) {
+    let cnt = hex_len(dev, level);
     for (i, b) in dev.config.as_bytes()[..cnt].iter().enumerate() {
         if i % 16 == 0 {
             let _ = write!(out, "{i:02x}:");

@@ -52,6 +52,7 @@ pub(super) fn show_verbose(out: &mut String, dev: &Device, opts: &Options, names
     let class = c.class();
     let htype = c.header_type_raw() & 0x7f;
     show_terse(out, dev, opts, names);
+    let unknown = matches!(c.header_type(), HeaderType::Unknown(_));
     let (min_gnt, max_lat) = match c.header_type() {
         HeaderType::Normal => {
             if class == 0x0604 {
@@ -73,15 +74,23 @@ pub(super) fn show_verbose(out: &mut String, dev: &Device, opts: &Options, names
         }
         HeaderType::Unknown(_) => {
             let _ = writeln!(out, "\t!!! Unknown header type {htype:02x}");
-            return;
+            (0, 0)
         }
     };
+    if let Some(slot) = &dev.os.phy_slot {
+        let _ = writeln!(out, "\tPhysical Slot: {slot}");
+    }
+    if let Some(node) = &dev.os.dt_node {
+        let _ = writeln!(out, "\tDevice tree node: {node}");
+    }
     let irq = dev.irq();
     let latency = c.latency_timer();
     let numa = dev.os.numa_node.filter(|&n| n != -1);
     if opts.verbose > 1 {
-        show_control_status(out, command, status);
-        if command & cmd::MASTER != 0 {
+        if !unknown {
+            show_control_status(out, command, status);
+        }
+        if !unknown && command & cmd::MASTER != 0 {
             let _ = write!(out, "\tLatency: {latency}");
             if min_gnt != 0 || max_lat != 0 {
                 out.push_str(" (");
@@ -102,7 +111,7 @@ pub(super) fn show_verbose(out: &mut String, dev: &Device, opts: &Options, names
             }
             out.push('\n');
         }
-        let pin = c.interrupt_pin();
+        let pin = if unknown { 0 } else { c.interrupt_pin() };
         if pin != 0 || irq != 0 {
             let p = if pin != 0 {
                 char::from(b'A'.wrapping_add(pin - 1))
@@ -117,7 +126,7 @@ pub(super) fn show_verbose(out: &mut String, dev: &Device, opts: &Options, names
         if let Some(g) = &dev.os.iommu_group {
             let _ = writeln!(out, "\tIOMMU group: {g}");
         }
-    } else {
+    } else if !unknown {
         out.push_str("\tFlags: ");
         let words: [(bool, &str); 6] = [
             (command & cmd::MASTER != 0, "bus master, "),
@@ -147,7 +156,7 @@ pub(super) fn show_verbose(out: &mut String, dev: &Device, opts: &Options, names
         }
         out.push('\n');
     }
-    let bist = c.bist();
+    let bist = if unknown { 0 } else { c.bist() };
     if bist & 0x80 != 0 {
         if bist & 0x40 != 0 {
             out.push_str("\tBIST is running\n");
