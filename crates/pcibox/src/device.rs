@@ -8,7 +8,7 @@
 //! instead of asking for it to be claimed), and every device by its config space once open.
 
 use crate::cmd::Context;
-use pci::ids::{IdDb, NameMode, Names};
+use pci_lspci::ids::{IdDb, NameMode, Names};
 use pcibox_vfio::Bdf;
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -239,7 +239,7 @@ fn rows() -> Vec<(&'static str, Box<dyn Error + 'static>, usize)> {
             "lspci dump",
             Box::new(cmd::lspci::LspciError::DumpFormat {
                 path: "/tmp/dump".into(),
-                source: pci::dump::DumpError::Malformed(3),
+                source: pci_lspci::dump::DumpError::Malformed(3),
             }),
             2,
         ),

@@ -12,10 +12,10 @@ mod filter;
 mod sysfs;
 
 use filter::Filter;
-use pci::ids::{IdDb, NameMode, Names};
-use pci::lspci::json::{JsonOptions, View};
-use pci::lspci::tree::Topology;
-use pci::lspci::{render, Device, Options, OsInfo};
+use pci_lspci::ids::{IdDb, NameMode, Names};
+use pci_lspci::json::{JsonOptions, View};
+use pci_lspci::tree::Topology;
+use pci_lspci::{render, Device, Options, OsInfo};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -119,7 +119,7 @@ pub enum LspciError {
         path: PathBuf,
         /// What is wrong.
         #[source]
-        source: pci::dump::DumpError,
+        source: pci_lspci::dump::DumpError,
     },
     /// The dump holds no device at all.
     #[error("{0} is not an lspci -x dump: no device in it")]
@@ -131,7 +131,7 @@ pub enum LspciError {
         path: PathBuf,
         /// What is wrong.
         #[source]
-        source: pci::ids::IdsError,
+        source: pci_lspci::ids::IdsError,
     },
     /// The pci.ids file exists but could not be read.
     #[error("cannot read {path}")]
@@ -406,7 +406,7 @@ fn load_dump(path: &Path) -> Result<Vec<Device>, LspciError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let parsed = pci::dump::parse(&bytes).map_err(|source| LspciError::DumpFormat {
+    let parsed = pci_lspci::dump::parse(&bytes).map_err(|source| LspciError::DumpFormat {
         path: path.to_path_buf(),
         source,
     })?;
@@ -419,7 +419,7 @@ fn load_dump(path: &Path) -> Result<Vec<Device>, LspciError> {
             let len = d.config.len();
             Device::new(d.addr, d.config, OsInfo::default()).map_err(|_| LspciError::DumpFormat {
                 path: path.to_path_buf(),
-                source: pci::dump::DumpError::ShortDevice {
+                source: pci_lspci::dump::DumpError::ShortDevice {
                     addr: d.addr.to_string(),
                     len,
                 },

@@ -19,8 +19,8 @@
 //! are left out too: pcibox decodes the bridge registers, as lspci does
 //! without them.
 
-use pci::lspci::{Device, OsInfo};
 use pci::{Bar, HeaderType, MemKind};
+use pci_lspci::{Device, OsInfo};
 use std::fmt::Write as _;
 use std::path::{Component, Path, PathBuf};
 
@@ -103,7 +103,7 @@ impl FakeSysfs {
     pub fn build(name: &str, dump: &Path, reparent: &[(&str, &str)]) -> FakeSysfs {
         let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
         let _ = std::fs::remove_dir_all(&root);
-        let parsed = pci::dump::parse(&std::fs::read(dump).unwrap()).unwrap();
+        let parsed = pci_lspci::dump::parse(&std::fs::read(dump).unwrap()).unwrap();
         let mut devs: Vec<Device> = parsed
             .into_iter()
             .map(|d| Device::new(d.addr, d.config, OsInfo::default()).unwrap())

@@ -4,9 +4,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use pci::ids::{NameMode, Names};
-use pci::lspci::{render, Device, Options, OsInfo};
 use pci::{cap_id, Address};
+use pci_lspci::ids::{NameMode, Names};
+use pci_lspci::{render, Device, Options, OsInfo};
 use pci_virt::{FirewallPolicy, VirtualConfig};
 use std::process::Command;
 

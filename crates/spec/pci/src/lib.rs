@@ -12,19 +12,15 @@
 //! once, so a looping or hostile list ends with a marked stop
 //! ([`WalkError`]), never a panic or an endless walk.
 //!
-//! The [`ids`], [`dump`] and [`lspci`] modules turn config spaces into
-//! pciutils-compatible listings; they take text and bytes, never files.
+//! pciutils-compatible listings (pci.ids names, dumps, lspci's formats)
+//! live in the `pci-lspci` crate, so drivers do not link them.
 #![forbid(unsafe_code)]
 
 mod bar;
 mod cap;
 mod caps;
 mod config;
-pub mod dump;
 mod error;
-pub mod fuzzing;
-pub mod ids;
-pub mod lspci;
 
 pub use bar::{bar_bits, Bar, Bars, MemKind};
 pub use cap::regs as cap_reg;

@@ -3,7 +3,7 @@
 //! `-d [vendor]:[device][:class[:prog-if]]`. Every part may be left out or
 //! be `*`; numbers are hexadecimal; in a class, an `x` digit matches any.
 
-use pci::lspci::Device;
+use pci_lspci::Device;
 
 /// pciutils copies each expression into a 64-byte buffer.
 const MAX_LEN: usize = 63;
@@ -130,8 +130,8 @@ impl Filter {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use pci::lspci::OsInfo;
     use pci::Address;
+    use pci_lspci::OsInfo;
 
     fn dev(domain: u32, bus: u8, device: u8, function: u8, ids: [u16; 3]) -> Device {
         let mut c = vec![0u8; 64];

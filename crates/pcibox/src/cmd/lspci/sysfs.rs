@@ -6,8 +6,8 @@
 //! slots (`/sys/bus/pci/slots/*/address`).
 
 use super::LspciError;
-use pci::lspci::{Device, OsInfo, Resource};
 use pci::Address;
+use pci_lspci::{Device, OsInfo, Resource};
 use std::path::{Path, PathBuf};
 
 /// Lists and reads every function under `root` (`/sys/bus/pci` or what

@@ -3,7 +3,7 @@
 //! `config_fetch` (whether the bytes could be read at all). Reads past the
 //! buffer give 0; callers check `has` first where lspci would stop.
 
-use crate::config::ConfigSpace;
+use pci::ConfigSpace;
 
 /// One capability at `at` in `c`.
 #[derive(Clone, Copy)]

@@ -3,7 +3,7 @@
 //! lines of `off: xx xx …`; a blank line ends a device. Other lines (for
 //! example `-v` output in between) are ignored, as pciutils does.
 
-use crate::Address;
+use pci::Address;
 
 /// One device read from a dump.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,8 +10,8 @@
 use super::regs::Regs;
 use super::verbose::{bits, flag, flag32, has_memory_bar};
 use super::Device;
-use crate::cap_reg::exp as reg;
-use crate::PciePortType::{self as Ty, *};
+use pci::cap_reg::exp as reg;
+use pci::PciePortType::{self as Ty, *};
 use std::fmt::Write;
 
 /// Prints the detail lines for the capability at `at` whose capabilities

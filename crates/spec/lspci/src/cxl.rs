@@ -7,7 +7,7 @@
 use super::ecaps::table;
 use super::regs::Regs;
 use super::verbose::{bits, flag32};
-use crate::config::ConfigSpace;
+use pci::ConfigSpace;
 use std::fmt::Write;
 
 type Cs = ConfigSpace<Vec<u8>>;

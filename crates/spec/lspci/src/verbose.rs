@@ -2,8 +2,8 @@
 //! capability titles from `caps`).
 
 use super::{caps, show_terse, Device, Options};
-use crate::config::{command as cmd, reg, status as st, HeaderType};
 use crate::ids::Names;
+use pci::{command as cmd, reg, status as st, HeaderType};
 use std::fmt::Write;
 
 pub(super) fn flag(v: u16, bit: u16) -> char {

@@ -2,10 +2,11 @@
 //! with the stable test that replays its corpus and with the property
 //! tests. It panics only if an invariant of this crate breaks.
 
+use crate::dump;
 use crate::ids::{IdDb, NameMode, Names};
-use crate::lspci::{json, render, tree::Topology, Device, Options, OsInfo};
-use crate::{
-    dump, Address, AerRepr, DsnRepr, MsiRepr, MsixRepr, PcieRepr, PmRepr, VirtioCapRepr, WalkError,
+use crate::{json, render, tree::Topology, Device, Options, OsInfo};
+use pci::{
+    Address, AerRepr, DsnRepr, MsiRepr, MsixRepr, PcieRepr, PmRepr, VirtioCapRepr, WalkError,
 };
 
 /// Feeds `data` to every parser of the crate. The first byte picks the

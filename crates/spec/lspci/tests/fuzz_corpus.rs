@@ -5,5 +5,5 @@ mod replay;
 
 #[test]
 fn replay_corpus() {
-    replay::replay("pci_config", |_, data| pci::fuzzing::config(data));
+    replay::replay("pci_config", |_, data| pci_lspci::fuzzing::config(data));
 }

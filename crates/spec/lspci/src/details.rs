@@ -3,7 +3,7 @@
 //! details are in `pcie`).
 
 use super::verbose::{flag, flag32 as f};
-use crate::config::ConfigSpace;
+use pci::ConfigSpace;
 use std::fmt::Write;
 
 type Cs = ConfigSpace<Vec<u8>>;

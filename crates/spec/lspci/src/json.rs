@@ -8,9 +8,9 @@
 //! schema.
 
 use super::{capnames, hex_len, subsystem_ids, Device};
-use crate::caps::{cap_id, ext_cap_id};
 use crate::ids::Names;
-use crate::{
+use pci::{cap_id, ext_cap_id};
+use pci::{
     AerRepr, Bar, DsnRepr, HeaderType, MemKind, MsiRepr, MsixRepr, PcieRepr, PmRepr, VirtioCapRepr,
 };
 use serde::Serialize;
@@ -195,7 +195,7 @@ pub struct View {
     pub config: Option<String>,
 }
 
-fn wrap<T>(r: Result<T, crate::Error>, f: fn(T) -> Parsed) -> Option<Parsed> {
+fn wrap<T>(r: Result<T, pci::Error>, f: fn(T) -> Parsed) -> Option<Parsed> {
     Some(match r {
         Ok(v) => f(v),
         Err(e) => Parsed::Error(e.to_string()),

@@ -1,8 +1,15 @@
+//! pciutils' `lspci` as a library, apart from the `pci` spec crate that every
+//! driver links: pci.ids names ([`ids`]), the `lspci -x…` dump format
+//! ([`dump`]) and the rendering below. Text and bytes in, text out; no
+//! I/O, no `unsafe`.
+//!
 //! lspci-compatible rendering of one function: the terse line (`-n`,
 //! `-nn`, `-D`, `-P`), the hex dumps (`-x`, `-xxx`, `-xxxx`), the verbose
 //! listing (`-v`) and the machine-readable forms (`-m`, `-mm`), following
 //! pciutils' output byte for byte where the config space is well formed;
 //! `tree` builds the bus topology (`-t`, `-P`).
+
+#![forbid(unsafe_code)]
 
 mod capnames;
 mod caps;
@@ -18,9 +25,13 @@ mod regs;
 pub mod tree;
 mod verbose;
 
-use crate::config::HeaderType;
+pub mod dump;
+pub mod fuzzing;
+pub mod ids;
+
 use crate::ids::{fit, Names};
-use crate::{Address, ConfigSpace, Error};
+use pci::HeaderType;
+use pci::{Address, ConfigSpace, Error};
 use std::fmt::Write;
 
 /// Output options, as lspci's flags.
@@ -206,7 +217,7 @@ pub(crate) fn subsystem_ids(dev: &Device) -> Option<(u16, u16)> {
         HeaderType::Normal => c.subsystem(),
         HeaderType::CardBus if dev.cached() >= 128 => c.subsystem(),
         HeaderType::Bridge => {
-            let at = usize::from(c.find_cap(crate::cap_id::SSVID)?);
+            let at = usize::from(c.find_cap(pci::cap_id::SSVID)?);
             Some((c.word(at + 4)?, c.word(at + 6)?))
         }
         _ => None,

@@ -3,10 +3,10 @@
 
 use super::verbose::flag;
 use super::{details, pcicaps, Device, Options};
-use crate::caps::{cap_id, ext_cap_id, WalkError};
-use crate::config::HeaderType;
 use crate::ids::Names;
-use crate::VirtioCapRepr;
+use pci::HeaderType;
+use pci::VirtioCapRepr;
+use pci::{cap_id, ext_cap_id, WalkError};
 use std::fmt::Write;
 
 /// Prints the capability list and, after a PCI Express or PCI-X
@@ -294,7 +294,7 @@ fn show_ext_caps(out: &mut String, dev: &Device, opts: &Options, pcie_type: Opti
             }
             ext_cap_id::DSN => match (c.dword(at + 4), c.dword(at + 8)) {
                 (Some(lo), Some(hi)) => {
-                    let s = crate::DsnRepr {
+                    let s = pci::DsnRepr {
                         serial: u64::from(lo) | (u64::from(hi) << 32),
                     };
                     let _ = writeln!(out, "Device Serial Number {}", s.to_dashed());

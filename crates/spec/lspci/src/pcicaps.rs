@@ -5,7 +5,7 @@
 
 use super::regs::Regs;
 use super::verbose::{bits, flag32};
-use crate::config::{ConfigSpace, HeaderType};
+use pci::{ConfigSpace, HeaderType};
 use std::fmt::Write;
 
 type Cs = ConfigSpace<Vec<u8>>;

@@ -7,9 +7,9 @@
 //! whose secondary..subordinate range holds that number.
 
 use super::Device;
-use crate::config::HeaderType;
 use crate::ids::{fit, Names};
-use crate::Address;
+use pci::Address;
+use pci::HeaderType;
 
 /// A bridge: the host (index 0) or a function with buses behind it.
 #[derive(Debug)]
