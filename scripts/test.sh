@@ -31,6 +31,8 @@ no_outside_paths() { ! git grep -nE '[.][.]/shared|/work/shared' -- . ':!scripts
 step no_outside_paths
 step cargo fmt --all --check
 step cargo clippy --workspace --all-targets --locked -- -D warnings
+# The layering rule and the dependency picture in docs/architecture.md.
+step cargo xtask deps --check
 step cargo test --workspace --locked
 # The same tests from a fresh clone of HEAD in an empty folder.
 step ./scripts/clean-clone-test.sh
