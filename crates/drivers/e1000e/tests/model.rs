@@ -7,8 +7,8 @@
 
 use e1000_spec::regs;
 use pcibox_e1000e::{Config, E1000e, Error, IrqPreference, Wake};
-use pcibox_kit::fake::Fake;
 use pcibox_kit::{Device, IrqKind, Region};
+use pcibox_model::fake::Fake;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
