@@ -43,6 +43,22 @@ struct Window {
     writable: bool,
 }
 
+/// The direction of a device access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dir {
+    Read,
+    Write,
+}
+
+impl Dir {
+    fn name(self) -> &'static str {
+        match self {
+            Dir::Read => "read",
+            Dir::Write => "write",
+        }
+    }
+}
+
 /// Where an access lands: in the window's file at an offset, or at a
 /// process address.
 enum Place<'a> {
@@ -64,7 +80,7 @@ struct Target<'a> {
 impl Windows {
     /// The window holding all of `iova .. iova + len`, or why there is none
     /// (the fault is counted).
-    fn find(&mut self, access: &'static str, iova: u64, len: usize) -> Result<Target<'_>> {
+    fn find(&mut self, dir: Dir, iova: u64, len: usize) -> Result<Target<'_>> {
         let hit = self
             .map
             .range(..=iova)
@@ -76,7 +92,7 @@ impl Windows {
             .map(|(&start, _)| start);
         let why = match hit {
             None => "not inside one mapped window",
-            Some(start) if access == "write" && !self.map[&start].writable => {
+            Some(start) if dir == Dir::Write && !self.map[&start].writable => {
                 "the window is read-only for the device"
             }
             Some(start) => {
@@ -89,7 +105,7 @@ impl Windows {
         };
         self.faults += 1;
         Err(Error::DmaFault {
-            access,
+            access: dir.name(),
             iova,
             len,
             why,
@@ -184,7 +200,7 @@ impl DmaSpace {
     /// `f` gets where it lands.
     fn access(
         &self,
-        access: &'static str,
+        dir: Dir,
         iova: u64,
         len: usize,
         f: impl FnOnce(Place<'_>) -> std::io::Result<()>,
@@ -193,17 +209,16 @@ impl DmaSpace {
             return Ok(());
         }
         let mut st = self.lock();
-        let t = st.find(access, iova, len)?;
+        let t = st.find(dir, iova, len)?;
         let w = t.window;
         let place = match &w.fd {
             Some(fd) => Place::File(fd.as_fd(), w.fd_offset + t.offset),
             None => Place::Memory(w.vaddr + t.offset as usize),
         };
         f(place).map_err(|source| Error::Os {
-            op: if access == "read" {
-                "DMA read (pread)"
-            } else {
-                "DMA write (pwrite)"
+            op: match dir {
+                Dir::Read => "DMA read (pread)",
+                Dir::Write => "DMA write (pwrite)",
             },
             source,
         })
@@ -212,7 +227,7 @@ impl DmaSpace {
     /// Device side: reads `buf.len()` bytes of driver memory at `iova`. An
     /// access outside one window is a fault.
     pub fn read(&self, iova: u64, buf: &mut [u8]) -> Result<()> {
-        self.access("read", iova, buf.len(), |place| match place {
+        self.access(Dir::Read, iova, buf.len(), |place| match place {
             Place::File(fd, at) => read_at(fd, at, buf),
             Place::Memory(addr) => {
                 // SAFETY: see `Place::Memory`; the driver may write the
@@ -227,7 +242,7 @@ impl DmaSpace {
     /// outside one window, or into a window the driver mapped read-only for
     /// the device, is a fault.
     pub fn write(&self, iova: u64, data: &[u8]) -> Result<()> {
-        self.access("write", iova, data.len(), |place| match place {
+        self.access(Dir::Write, iova, data.len(), |place| match place {
             Place::File(fd, at) => write_at(fd, at, data),
             Place::Memory(addr) => {
                 // SAFETY: see `Place::Memory`; the window is device-writable
