@@ -41,6 +41,12 @@ impl ModelIo {
 /// when something outside the driver happens (a frame arrives on the wire,
 /// a test injects a fault). Clones share the device.
 ///
+/// Clones are one device: a DMA window mapped through any clone lasts until
+/// it is unmapped or the last clone is dropped — that is when this backend
+/// counts as dropped for [`Backend::dma_map`]'s contract. Then every window
+/// is removed from the [`DmaSpace`] (and the interrupts from the
+/// [`IrqSink`]), so a model thread still holding either reaches nothing.
+///
 /// The backend checks every argument itself, whoever calls it (the kit has
 /// already, a server may not have), serves config space from the model's
 /// [`pci_virt::VirtualConfig`], traps BAR accesses outside the mappable
@@ -67,6 +73,15 @@ struct Shared<M> {
     irqs: IrqCounts,
     io: ModelIo,
     model: Mutex<M>,
+}
+
+impl<M> Drop for Shared<M> {
+    fn drop(&mut self) {
+        // The last clone is gone: so is the device's access to memory whose
+        // owner may now release it (see `Backend::dma_map`).
+        self.io.dma.clear();
+        self.io.irq.clear();
+    }
 }
 
 impl<M: DeviceModel> ModelBackend<M> {

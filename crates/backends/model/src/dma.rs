@@ -190,6 +190,12 @@ impl DmaSpace {
         }
     }
 
+    /// Removes every window, whatever `fail_unmap` says (the backend is
+    /// gone).
+    pub(crate) fn clear(&self) {
+        self.lock().map.clear();
+    }
+
     /// From now on every unmap fails (or, with `false`, works again), as an
     /// IOMMU whose unmap errs: for tests of what callers do then.
     pub(crate) fn fail_unmap(&self, fail: bool) {

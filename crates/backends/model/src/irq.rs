@@ -141,6 +141,13 @@ impl IrqSink {
         Ok(())
     }
 
+    /// Disables whatever is enabled (the backend is gone).
+    pub(crate) fn clear(&self) {
+        let mut st = self.lock();
+        st.kind = None;
+        st.vectors.clear();
+    }
+
     /// Masks vector `index`: raising it only makes it pending.
     pub(crate) fn mask(&self, kind: IrqKind, index: u32) -> Result<()> {
         self.lock().vector(kind, index)?.masked = true;

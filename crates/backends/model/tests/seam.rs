@@ -383,3 +383,28 @@ fn the_backend_checks_what_it_is_given() {
     be.irq_disable(IrqKind::Msix).unwrap();
     assert!(be.dma_unmap(0x10_0000, P).is_err(), "nothing mapped there");
 }
+
+#[test]
+fn the_last_clone_takes_the_windows_and_interrupts_with_it() {
+    let f = pcibox_model::fake::Fake::new(1, 2).with_irqs(IrqKind::Msix, 1);
+    let (dma, irq) = (f.dma().clone(), f.irq().clone());
+    let d = Device::new(Box::new(f.clone())).unwrap();
+    let irqs = d.enable_interrupts(IrqKind::Msix, 1).unwrap();
+    let buf = d.alloc_dma(P as usize).unwrap();
+    let iova = buf.iova();
+    // An unmap that fails keeps the window: the device may still reach it
+    // (and the kit leaks the buffer's memory rather than release it).
+    f.fail_dma_unmap(true);
+    drop((irqs, buf, d));
+    assert_eq!(dma.window_count(), 1);
+    assert!(dma.read(iova, &mut [0; 8]).is_ok());
+    let efd = rustix::event::eventfd(0, rustix::event::EventfdFlags::CLOEXEC).unwrap();
+    f.irq_enable(IrqKind::Msix, &[std::os::fd::AsFd::as_fd(&efd)])
+        .unwrap();
+    assert_eq!(irq.enabled(), Some(IrqKind::Msix));
+    // The backend itself gone, a model's leftover handles reach nothing.
+    drop(f);
+    assert_eq!(dma.window_count(), 0);
+    assert!(dma.read(iova, &mut [0; 8]).is_err());
+    assert_eq!(irq.enabled(), None);
+}
