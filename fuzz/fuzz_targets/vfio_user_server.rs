@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pcibox_kit::fake::Fake;
+use pcibox_model::fake::Fake;
 use pcibox_kit::IrqKind;
 
 fuzz_target!(|data: &[u8]| {

@@ -153,8 +153,10 @@ pub trait Backend: Send + Sync + fmt::Debug {
     ///
     /// # Safety
     /// `mem.vaddr .. mem.vaddr + mem.len` must be memory of this process
-    /// that stays mapped, and is not freed, remapped or used for anything
-    /// the device must not see or change, until [`Backend::dma_unmap`] of
+    /// that stays mapped (writable, if `mem.device_writable`: an in-process
+    /// device such as a model writes it through that address), and is not
+    /// freed, remapped or used for anything the device must not see or
+    /// change, until [`Backend::dma_unmap`] of
     /// this mapping has returned (or the backend is dropped). While the
     /// device may write it, no Rust reference to that memory may exist:
     /// it is accessed only through raw pointers with volatile or atomic

@@ -26,12 +26,6 @@ mod mmap;
 mod raw;
 mod region;
 
-#[cfg(any(test, feature = "fake"))]
-pub mod fake;
-
-#[cfg(test)]
-mod tests;
-
 pub use backend::{Backend, DmaMemory, IrqInfo, IrqKind, RegionInfo, ROM_REGION};
 pub use device::{
     Device, DeviceControl, COMMAND, COMMAND_BUS_MASTER, COMMAND_INTX_DISABLE, COMMAND_MEMORY,

@@ -71,6 +71,12 @@ fn rows() -> Vec<(&'static str, Box<dyn Error + 'static>, usize)> {
     let Err(no_server) = DeviceSpec::VfioUser("/nonexistent/pcibox.sock".into()).open() else {
         panic!("a device opened with no server behind its socket");
     };
+    let model_config_refusal = pcibox_kit::Backend::config_read(
+        &pcibox_model::fake::Fake::new(0x1b36, 0x0010),
+        0x100,
+        &mut [0; 4],
+    )
+    .expect_err("256 bytes of config space end at 0xff");
     let kit_os = || pcibox_kit::Error::Os {
         op: "mmap",
         source: os(12),
@@ -171,6 +177,16 @@ fn rows() -> Vec<(&'static str, Box<dyn Error + 'static>, usize)> {
         (
             "vfio-user kit",
             Box::new(pcibox_vfio_user::Error::Kit(kit_os())),
+            2,
+        ),
+        // Device models: a real refusal of the fake's virtual config space.
+        ("model config under kit", Box::new(model_config_refusal), 2),
+        (
+            "model os under kit",
+            Box::new(pcibox_kit::Error::from(pcibox_model::Error::Os {
+                op: "DMA read (pread)",
+                source: os(5),
+            })),
             2,
         ),
         // Drivers.

@@ -4,12 +4,12 @@
 //!
 //! "Touches" is observed, not assumed: the device is a Unix socket the test listens on, and a
 //! command that refused must not have connected to it. Devices that must answer are fakes
-//! (`pcibox_kit::fake`) served over vfio-user in this process.
+//! (`pcibox_model::fake`, a device model) served over vfio-user in this process.
 
 #![allow(clippy::unwrap_used)]
 
-use pcibox_kit::fake::Fake;
 use pcibox_kit::{Backend, Device};
+use pcibox_model::fake::Fake;
 use pcibox_vfio_user::{Client, Server, ServerOptions, StopHandle};
 use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixListener;

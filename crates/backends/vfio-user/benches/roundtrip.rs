@@ -19,8 +19,8 @@
 #![allow(clippy::unwrap_used, clippy::single_range_in_vec_init)]
 
 use divan::Bencher;
-use pcibox_kit::fake::Fake;
 use pcibox_kit::{Device, IrqKind};
+use pcibox_model::fake::Fake;
 use pcibox_vfio_user::{Client, ClientOptions, Server, ServerOptions};
 use rustix::event::EventfdFlags;
 use std::io::{Read, Write};

@@ -6,8 +6,8 @@
 #[path = "../../../../fuzz/replay.rs"]
 mod replay;
 
-use pcibox_kit::fake::Fake;
 use pcibox_kit::IrqKind;
+use pcibox_model::fake::Fake;
 use std::path::PathBuf;
 use vfio_user_wire::*;
 

@@ -363,7 +363,7 @@ fn unmap_reply(s: &Peer, id: u16, r: DmaUnmapRepr) -> std::result::Result<DmaUnm
 
 /// A negotiated session with one 8 KiB window at 0x20_0000 backed by a
 /// memfd.
-fn one_window(fake: &pcibox_kit::fake::Fake) -> (Running, Peer, std::os::fd::OwnedFd) {
+fn one_window(fake: &pcibox_model::fake::Fake) -> (Running, Peer, std::os::fd::OwnedFd) {
     let r = serve(fake, ServerOptions::default());
     let s = negotiated(&r);
     let mem = memfd(0x2000);

@@ -401,7 +401,7 @@ mod tests {
     //! controller that never becomes ready, reports a fatal status, or reads all ones.
 
     use super::*;
-    use pcibox_kit::fake::Fake;
+    use pcibox_model::fake::Fake;
 
     fn fake(cap: u64, csts: u32) -> Device {
         let f =

@@ -250,7 +250,7 @@ mod tests {
     use super::*;
     use nvme_spec::regs::cq_head_doorbell;
     use nvme_spec::Status;
-    use pcibox_kit::fake::Fake;
+    use pcibox_model::fake::Fake;
 
     fn setup() -> (Fake, Device, Region) {
         let fake =

@@ -1,8 +1,8 @@
 //! Shared set-up: a fake device served over a Unix socket.
 #![allow(dead_code, clippy::unwrap_used, clippy::single_range_in_vec_init)]
 
-use pcibox_kit::fake::Fake;
 use pcibox_kit::{Device, IrqKind};
+use pcibox_model::fake::Fake;
 use pcibox_vfio_user::{Client, ClientOptions, Server, ServerDma, ServerOptions, StopHandle};
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;

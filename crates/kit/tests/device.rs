@@ -1,8 +1,10 @@
-//! Unit tests of the kit against the fake backend.
+//! The kit's `Device` against the fake backend (`pcibox_model::fake`, a
+//! device model: an integration test, so that the kit and the model crate
+//! share one copy of the kit).
 #![allow(clippy::unwrap_used)]
 
-use crate::fake::Fake;
-use crate::*;
+use pcibox_kit::*;
+use pcibox_model::fake::Fake;
 use std::time::{Duration, Instant};
 
 const P: u64 = 4096;
