@@ -12,6 +12,9 @@
 //!   ([`Device::alloc_dma`], [`Device::map_memfd`], [`Device::map_raw`],
 //!   [`Device::dma_pool`]; the device sees IOVAs only), [`Device::reset`],
 //!   and teardown on drop (interrupts off, bus master off, DMA unmapped).
+//! - [`DeviceControl`]: the privileged handle of whoever opened the device
+//!   ([`Device::with_control`]): the raw backend, trusted quiescing, and
+//!   caller-placed [`DmaWindow`]s in the device's one IOVA space.
 //!
 //! See `docs/kit.md`.
 
@@ -25,10 +28,13 @@ mod irq;
 mod mmap;
 mod raw;
 mod region;
+mod window;
 
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
 
+#[cfg(test)]
+mod control_tests;
 #[cfg(test)]
 mod tests;
 
@@ -43,3 +49,4 @@ pub use irq::{Interrupts, Vector};
 pub use mmap::{volatile_copy_in, volatile_copy_out, Width};
 pub use raw::DmaMapping;
 pub use region::{doorbell_fence, Region};
+pub use window::DmaWindow;

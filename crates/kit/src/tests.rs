@@ -319,7 +319,7 @@ fn capability_walk_comes_from_the_pci_crate() {
 }
 
 /// Lines of /proc/self/maps that map the memfd named `name`.
-fn process_mappings_of(name: &str) -> usize {
+pub(crate) fn process_mappings_of(name: &str) -> usize {
     std::fs::read_to_string("/proc/self/maps")
         .unwrap()
         .lines()
