@@ -77,7 +77,7 @@ fn a_file_backed_window_reaches_the_file_and_unmaps_on_drop() {
     rustix::io::pread(&mem, &mut got, P + 8).unwrap();
     assert_eq!(&got, b"device");
     assert_eq!(process_mappings_of(name), 1);
-    drop(w);
+    w.release().unwrap();
     assert_eq!(f.mapping_count(), 0);
     assert_eq!(process_mappings_of(name), 0);
     // Read-only for the device: its writes fault.
@@ -95,7 +95,7 @@ fn a_window_the_backend_cannot_unmap_keeps_its_memory_and_iovas() {
     let mut w = c.reserve_window(0x20_0000, P).unwrap();
     w.map_file(mem.as_fd(), 0, true).unwrap();
     f.fail_dma_unmap(true);
-    drop(w);
+    assert!(w.release().is_err());
     assert_eq!(f.mapping_count(), 1);
     assert_eq!(
         process_mappings_of(name),

@@ -49,14 +49,14 @@ impl Shared {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Unmaps and frees a mapping made by [`Shared::map`], unless teardown
-    /// already did. `false` if the device may still reach the memory (the
-    /// backend's unmap failed): the caller must then never release it.
-    #[must_use]
-    pub(crate) fn unmap(&self, iova: u64) -> bool {
+    /// Unmaps and frees a mapping made by [`Shared::map`] (or a backed
+    /// window), unless teardown already did. An error (logged here) if the
+    /// device may still reach the memory (the backend's unmap failed): the
+    /// caller must then never release it.
+    pub(crate) fn unmap(&self, iova: u64) -> Result<()> {
         let mut st = self.lock();
         let Some(len) = st.maps.remove(&iova) else {
-            return true;
+            return Ok(());
         };
         if let Err(e) = self.backend.dma_unmap(iova, len) {
             // The IOVA stays reserved: reusing it could alias the stale mapping.
@@ -65,10 +65,10 @@ impl Shared {
                 self.backend.name(),
                 Chain(&e)
             );
-            return false;
+            return Err(e);
         }
         st.iova.free(iova, len);
-        true
+        Ok(())
     }
 
     /// Turns interrupts of generation `gen` off (an `Interrupts` dropped).

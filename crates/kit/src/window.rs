@@ -140,16 +140,35 @@ impl DmaWindow {
     }
 }
 
+impl DmaWindow {
+    /// Drops the window now, telling whether the backend unmapped it (an
+    /// unbacked window always goes). On an error the device may still reach
+    /// the memory: its mapping is leaked and its IOVAs stay reserved.
+    pub fn release(mut self) -> Result<()> {
+        self.release_now()
+    }
+
+    fn release_now(&mut self) -> Result<()> {
+        // Released once: `Drop` has nothing left to do afterwards.
+        let len = std::mem::take(&mut self.len);
+        if let Some(mem) = self.mem.take() {
+            // Unmapped from the device (and the IOVAs freed) first, unless
+            // the device may still reach the memory: then it stays mapped
+            // and the IOVAs reserved.
+            if let Err(e) = self.shared.unmap(self.iova) {
+                std::mem::forget(mem);
+                return Err(e);
+            }
+        } else if len > 0 {
+            self.shared.lock().iova.free(self.iova, len);
+        }
+        Ok(())
+    }
+}
+
 impl Drop for DmaWindow {
     fn drop(&mut self) {
-        if self.mem.is_some() {
-            // Unmapped from the device (and the IOVAs freed) first, unless
-            // the device may still reach the memory: then it stays mapped.
-            if !self.shared.unmap(self.iova) {
-                std::mem::forget(self.mem.take());
-            }
-        } else {
-            self.shared.lock().iova.free(self.iova, self.len);
-        }
+        // A failure is logged where it happens.
+        let _ = self.release_now();
     }
 }
