@@ -103,6 +103,9 @@ impl fmt::Display for SessionStats {
 /// Makes a session's device path from the direct one (a firewall).
 type Wrap = dyn Fn(DirectDevice) -> Box<dyn SessionDevice> + Send + Sync;
 
+/// Told each session's counts when it ends.
+type SessionEnd = dyn Fn(&SessionStats) + Send + Sync;
+
 /// A vfio-user server for one device: one client at a time.
 pub struct Server {
     /// The device as the kit sees it: its teardown runs when the server and
@@ -116,7 +119,7 @@ pub struct Server {
     /// A session is open (one per device at a time).
     busy: Arc<AtomicBool>,
     wrap: Option<Arc<Wrap>>,
-    on_session_end: Option<fn(&SessionStats)>,
+    on_session_end: Option<Box<SessionEnd>>,
 }
 
 impl fmt::Debug for Server {
@@ -165,8 +168,8 @@ impl Server {
     }
 
     /// Calls `f` with the counts of each session when it ends.
-    pub fn on_session_end(&mut self, f: fn(&SessionStats)) {
-        self.on_session_end = Some(f);
+    pub fn on_session_end(&mut self, f: impl Fn(&SessionStats) + Send + Sync + 'static) {
+        self.on_session_end = Some(Box::new(f));
     }
 
     /// Puts `wrap` on every session's device path from now on: each new
@@ -249,7 +252,7 @@ impl Server {
                     sessions += 1;
                     let stats = self.serve_connection(stream);
                     tracing::info!("{}: session ended: {stats}", self.device.name());
-                    if let Some(f) = self.on_session_end {
+                    if let Some(f) = &self.on_session_end {
                         f(&stats);
                     }
                 }

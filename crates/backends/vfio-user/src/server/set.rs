@@ -21,6 +21,7 @@ use std::sync::Arc;
 pub struct ServerSet {
     stop: Arc<Stop>,
     exports: Vec<(Server, UnixListener)>,
+    max_sessions: Option<u64>,
 }
 
 impl ServerSet {
@@ -29,6 +30,7 @@ impl ServerSet {
         Ok(ServerSet {
             stop: Stop::new()?,
             exports: Vec::new(),
+            max_sessions: None,
         })
     }
 
@@ -49,12 +51,20 @@ impl ServerSet {
         self.exports.is_empty()
     }
 
+    /// With `Some(n)`, each device serves `n` sessions and is then done
+    /// (as [`Server::run_sessions`]); [`ServerSet::run`] returns once all
+    /// are. `None` (the default): until stopped.
+    pub fn set_max_sessions(&mut self, max: Option<u64>) {
+        self.max_sessions = max;
+    }
+
     /// Stops every device of the set.
     pub fn stop_handle(&self) -> StopHandle {
         StopHandle(self.stop.clone())
     }
 
-    /// Serves every device, each on its own thread, until stopped. A device
+    /// Serves every device, each on its own thread, until stopped (or each
+    /// has served its sessions, see [`ServerSet::set_max_sessions`]). A device
     /// whose accept loop fails is logged and left; the others go on. Returns
     /// once every thread has ended, with the first failure.
     pub fn run(self) -> Result<(), Error> {
@@ -63,11 +73,12 @@ impl ServerSet {
                 .exports
                 .into_iter()
                 .map(|(mut server, listener)| {
+                    let max = self.max_sessions;
                     let name = format!("vfio-user {}", server.device().name());
                     std::thread::Builder::new()
                         .name(name.clone())
                         .spawn_scoped(scope, move || {
-                            let result = server.run(&listener);
+                            let result = server.run_sessions(&listener, max);
                             if let Err(e) = &result {
                                 tracing::error!("{name}: {}", Chain(e));
                             }
