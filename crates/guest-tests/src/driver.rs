@@ -153,27 +153,30 @@ pub fn as_nobody(program: &str, args: &[&str]) -> Result<Output, Failure> {
 #[derive(Debug)]
 pub struct Served {
     child: Option<Child>,
-    socket: String,
+    /// One per device, in the order given.
+    sockets: Vec<String>,
 }
 
 impl Served {
     /// Serves `bdf` on `/run/pcibox/NAME.sock` (mode 666) for `sessions` clients (`None`: until
     /// stopped) and waits for the socket.
     pub fn start(bdf: &str, name: &str, sessions: Option<u32>) -> Result<Served, Failure> {
+        Served::start_many(&[(bdf, name)], sessions)
+    }
+
+    /// Serves each `(bdf, name)` on `/run/pcibox/NAME.sock` from one `serve-device` process,
+    /// for `sessions` clients each, and waits for the sockets.
+    pub fn start_many(devices: &[(&str, &str)], sessions: Option<u32>) -> Result<Served, Failure> {
         std::fs::create_dir_all(SOCK_DIR).context(SOCK_DIR)?;
-        let socket = format!("{SOCK_DIR}/{name}.sock");
-        let _ = std::fs::remove_file(&socket);
-        let device = format!("vfio:{bdf}");
         let mut cmd = Command::new(PCIBOX);
-        cmd.args([
-            "serve-device",
-            "--device",
-            &device,
-            "--socket",
-            &socket,
-            "--mode",
-            "666",
-        ]);
+        cmd.args(["serve-device", "--mode", "666"]);
+        let mut sockets = Vec::new();
+        for (bdf, name) in devices {
+            let socket = format!("{SOCK_DIR}/{name}.sock");
+            let _ = std::fs::remove_file(&socket);
+            cmd.args(["--device", &format!("vfio:{bdf}"), "--socket", &socket]);
+            sockets.push(socket);
+        }
         if let Some(n) = sessions {
             cmd.args(["--sessions", &n.to_string()]);
         }
@@ -184,11 +187,11 @@ impl Served {
             .context("spawning serve-device")?;
         let mut served = Served {
             child: Some(child),
-            socket,
+            sockets,
         };
-        let sock = served.socket.clone();
-        let res = guest::wait_for("the serve-device socket", Duration::from_secs(20), || {
-            Path::new(&sock).exists()
+        let socks = served.sockets.clone();
+        let res = guest::wait_for("the serve-device sockets", Duration::from_secs(20), || {
+            socks.iter().all(|s| Path::new(s).exists())
         });
         if let Err(e) = res {
             if let Some(c) = &mut served.child {
@@ -200,12 +203,21 @@ impl Served {
         Ok(served)
     }
 
+    /// The `--device` argument for the (first) served device.
     pub fn device(&self) -> String {
-        format!("vfio-user:{}", self.socket)
+        self.device_at(0)
     }
 
-    /// Asks the server to stop (SIGTERM: it ends the session it serves as a disconnect would,
-    /// removes its socket and exits 0); kills it if it has not exited within 10 s.
+    /// The `--device` argument for the `i`-th served device.
+    pub fn device_at(&self, i: usize) -> String {
+        format!(
+            "vfio-user:{}",
+            self.sockets.get(i).map_or("", String::as_str)
+        )
+    }
+
+    /// Asks the server to stop (SIGTERM: it ends the sessions it serves as a disconnect would,
+    /// removes its sockets and exits 0); kills it if it has not exited within 10 s.
     fn stop(&mut self) -> Result<(), Failure> {
         let Some(c) = &mut self.child else {
             return Ok(());
@@ -224,7 +236,7 @@ impl Served {
         exited
     }
 
-    /// Stops the server between or during sessions and checks it went cleanly: exit 0, socket
+    /// Stops the server between or during sessions and checks it went cleanly: exit 0, sockets
     /// removed, no error logged. Returns its output.
     pub fn shutdown(mut self) -> Result<Output, Failure> {
         self.stop()?;
@@ -235,11 +247,12 @@ impl Served {
             out.code,
             out.stderr.trim()
         );
-        ensure!(
-            !Path::new(&self.socket).exists(),
-            "serve-device left {} behind",
-            self.socket
-        );
+        for socket in &self.sockets {
+            ensure!(
+                !Path::new(socket).exists(),
+                "serve-device left {socket} behind"
+            );
+        }
         ensure!(
             !out.stderr.contains("ERROR") && !out.stderr.contains("panicked"),
             "serve-device reported errors: {}",

@@ -35,6 +35,12 @@ pub const TESTS: &[Test] = &[
         needs: Needs::DEFAULT.timeout_s(180),
     },
     Test {
+        name: "vfio-user-two-devices",
+        about: "one serve-device process serves NVMe and e1000e at once: a QD32 verify and a DHCP lease as nobody, side by side",
+        run: two_devices,
+        needs: Needs::DEFAULT.timeout_s(180),
+    },
+    Test {
         name: "vfio-user-nvme",
         about: "NVMe partitions, identify and verify at QD32 as nobody over serve-device equal direct VFIO; messages per command",
         run: nvme,
@@ -200,6 +206,51 @@ fn nvme(_ctx: &Ctx) -> Outcome {
     println!(
         "vfio-user nvme: {per_cmd:.2} messages per 4 KiB command at QD32 ({} vs {} messages for {} vs {} commands; {} vs {} interrupts)",
         counts[2], counts[3], cmds(&small), cmds(&big), irqs(&small), irqs(&big)
+    );
+    Ok(())
+}
+
+/// `session DEVICE: messages=N …` lines of a server of several devices: the count for `device`.
+fn sessions_of(out: &Output, device: &str) -> usize {
+    let prefix = format!("session {device}: messages=");
+    out.stdout.lines().filter(|l| l.starts_with(&prefix)).count()
+}
+
+/// One `serve-device` for both devices (a thread per session): an NVMe driver and an e1000e
+/// driver, both as nobody, run at the same time, each on its own device's socket.
+fn two_devices(_ctx: &Ctx) -> Outcome {
+    guest::bind_vfio(NVME_BDF)?;
+    guest::bind_vfio(E1000E_BDF)?;
+    let mut served = Served::start_many(&[(NVME_BDF, "two-nvme"), (E1000E_BDF, "two-net")], Some(1))?;
+    let (nvme, net) = (served.device_at(0), served.device_at(1));
+    let start = std::time::Instant::now();
+    let verify = nobody("/bin/pcibox")
+        .args(["nvme", "--device", &nvme, "--json", "verify", "4096", "2048", "--qd", "32"])
+        .args(["--blocks-per-cmd", "8", "--yes"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("spawning the verify")?;
+    let dhcp = json(&as_nobody("/bin/pcibox", &["net", "--device", &net, "--json", "dhcp"])?.ok()?)?;
+    let dhcp_done = start.elapsed();
+    let verify = verify.wait_with_output().context("the verify")?;
+    let verify_done = start.elapsed();
+    ensure!(
+        verify.status.success(),
+        "verify over vfio-user failed: {}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&verify.stdout).context("verify --json")?;
+    ensure!(v["read"]["commands"].as_u64().unwrap_or(0) > 0, "no reads: {v}");
+    ensure_eq!(dhcp["lease"]["address"].as_str(), Some("10.0.2.15"), "lease: {dhcp}");
+    let server = served.finish()?.ok()?;
+    for bdf in [NVME_BDF, E1000E_BDF] {
+        let device = format!("vfio:{bdf}");
+        ensure_eq!(sessions_of(&server, &device), 1, "sessions of {device}: {}", server.stdout);
+    }
+    println!(
+        "vfio-user-two-devices: DHCP lease after {dhcp_done:?}, verify done after {verify_done:?}; server: {}",
+        server.stdout.trim().replace('\n', " | ")
     );
     Ok(())
 }

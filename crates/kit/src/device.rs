@@ -1,8 +1,10 @@
 //! [`Device`]: one PCI device reached through a [`Backend`], and the state
 //! shared with the handles it gives out (regions, interrupts, DMA buffers).
 //!
-//! Teardown: dropping the `Device` disables interrupts, unmaps every DMA
-//! mapping still live and clears bus mastering, in that order. Handles that
+//! Teardown: dropping the `Device` disables interrupts, clears bus
+//! mastering and unmaps every DMA mapping still live, in that order
+//! ([`DeviceControl::quiesce`] is the first two steps, for a device that
+//! stays open). Handles that
 //! outlive it stay memory-safe (their memory stays mapped in the process
 //! until they are dropped) but the device no longer sees their IOVAs, and
 //! interrupt operations return [`Error::Closed`].
@@ -47,14 +49,14 @@ impl Shared {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Unmaps and frees a mapping made by [`Shared::map`], unless teardown
-    /// already did. `false` if the device may still reach the memory (the
-    /// backend's unmap failed): the caller must then never release it.
-    #[must_use]
-    pub(crate) fn unmap(&self, iova: u64) -> bool {
+    /// Unmaps and frees a mapping made by [`Shared::map`] (or a backed
+    /// window), unless teardown already did. An error (logged here) if the
+    /// device may still reach the memory (the backend's unmap failed): the
+    /// caller must then never release it.
+    pub(crate) fn unmap(&self, iova: u64) -> Result<()> {
         let mut st = self.lock();
         let Some(len) = st.maps.remove(&iova) else {
-            return true;
+            return Ok(());
         };
         if let Err(e) = self.backend.dma_unmap(iova, len) {
             // The IOVA stays reserved: reusing it could alias the stale mapping.
@@ -63,10 +65,10 @@ impl Shared {
                 self.backend.name(),
                 Chain(&e)
             );
-            return false;
+            return Err(e);
         }
         st.iova.free(iova, len);
-        true
+        Ok(())
     }
 
     /// Turns interrupts of generation `gen` off (an `Interrupts` dropped).
@@ -82,6 +84,28 @@ impl Shared {
                 self.backend.name(),
                 Chain(&e)
             );
+        }
+    }
+
+    /// Turns off whatever interrupts are enabled (their `Interrupts` go
+    /// inert) and clears bus mastering, straight on the backend. The caller
+    /// holds the lock, so nothing enables interrupts meanwhile.
+    pub(crate) fn quiesce(&self, st: &mut State) {
+        let name = self.backend.name();
+        if let Some((kind, _)) = st.irq.take() {
+            if let Err(e) = self.backend.irq_disable(kind) {
+                tracing::warn!("{name}: teardown: disabling {kind} failed: {}", Chain(&e));
+            }
+        }
+        let mut cmd = [0u8; 2];
+        if self.backend.config_read(COMMAND, &mut cmd).is_ok() {
+            let v = u16::from_le_bytes(cmd) & !COMMAND_BUS_MASTER;
+            if let Err(e) = self.backend.config_write(COMMAND, &v.to_le_bytes()) {
+                tracing::warn!(
+                    "{name}: teardown: clearing bus master failed: {}",
+                    Chain(&e)
+                );
+            }
         }
     }
 
@@ -207,9 +231,26 @@ pub struct DeviceControl {
 }
 
 impl DeviceControl {
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     /// The backend itself.
     pub fn backend(&self) -> &dyn Backend {
         &*self.shared.backend
+    }
+
+    /// Stops the device's own activity, as the first steps of the kit's
+    /// teardown do, but leaves the device open: whatever interrupts are
+    /// enabled go off (their [`crate::Interrupts`] turn inert: mask and
+    /// unmask return [`Error::Closed`]) and bus mastering is cleared,
+    /// straight on the backend. Failures are logged, not returned: this is
+    /// the trusted path that must get as far as it can (a server ending a
+    /// client's session; then it drops the client's DMA windows and resets
+    /// the device).
+    pub fn quiesce(&self) {
+        let mut st = self.shared.lock();
+        self.shared.quiesce(&mut st);
     }
 }
 
@@ -219,26 +260,12 @@ impl Drop for Device {
         let name = sh.backend.name();
         let mut st = sh.lock();
         st.closed = true;
-        // 1. Interrupts off.
-        if let Some((kind, _)) = st.irq.take() {
-            if let Err(e) = sh.backend.irq_disable(kind) {
-                tracing::warn!("{name}: teardown: disabling {kind} failed: {}", Chain(&e));
-            }
-        }
-        // 2. Stop DMA at the source, then 3. remove every mapping.
-        let mut cmd = [0u8; 2];
-        if sh.backend.config_read(COMMAND, &mut cmd).is_ok() {
-            let v = u16::from_le_bytes(cmd) & !COMMAND_BUS_MASTER;
-            if let Err(e) = sh.backend.config_write(COMMAND, &v.to_le_bytes()) {
-                tracing::warn!(
-                    "{name}: teardown: clearing bus master failed: {}",
-                    Chain(&e)
-                );
-            }
-        }
-        // A mapping whose unmap fails stays in the books, so that the
-        // buffer holding its memory, when dropped, tries again and leaks the
-        // memory rather than release it while the device may reach it.
+        // 1. Interrupts off, 2. stop DMA at the source.
+        sh.quiesce(&mut st);
+        // 3. Remove every mapping. One whose unmap fails stays in the books,
+        // so that the buffer holding its memory, when dropped, tries again
+        // and leaks the memory rather than release it while the device may
+        // reach it.
         let maps = std::mem::take(&mut st.maps);
         for (iova, len) in maps {
             match sh.backend.dma_unmap(iova, len) {

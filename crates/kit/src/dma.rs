@@ -167,7 +167,7 @@ impl Drop for DmaBuffer {
         // The IOMMU mapping goes first; the memory (`slice.mem`) after —
         // unless the device may still reach it: then it is never unmapped
         // from the process (a reference is leaked).
-        if !self.shared.unmap(self.slice.iova) {
+        if self.shared.unmap(self.slice.iova).is_err() {
             std::mem::forget(self.slice.mem.clone());
         }
     }

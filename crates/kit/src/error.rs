@@ -60,6 +60,24 @@ pub enum Error {
         /// Requested length.
         len: u64,
     },
+    /// A caller-chosen IOVA range (a DMA window) is not inside the device's
+    /// IOVA ranges.
+    #[error("IOVA range {iova:#x}+{len:#x} is outside the device's IOVA ranges")]
+    IovaRange {
+        /// First IOVA of the range.
+        iova: u64,
+        /// Length in bytes.
+        len: u64,
+    },
+    /// A caller-chosen IOVA range overlaps one already mapped, allocated or
+    /// reserved on this device.
+    #[error("IOVA range {iova:#x}+{len:#x} overlaps one in use")]
+    IovaInUse {
+        /// First IOVA of the range.
+        iova: u64,
+        /// Length in bytes.
+        len: u64,
+    },
     /// A DMA buffer access or mapping request outside the buffer or misaligned.
     #[error("DMA: {what} (offset {offset:#x}, length {len:#x})")]
     Dma {

@@ -4,6 +4,12 @@
 //! A first-fit free list of holes kept in a `BTreeMap` (start → end), merged
 //! with its neighbours on free. Plain and small: drivers allocate a few
 //! queues and buffer pools at start-up, not per I/O.
+//!
+//! Besides allocating, a caller may [`IovaAllocator::reserve`] a range it
+//! chose (a vfio-user client's DMA window): it leaves the free list, so
+//! nothing allocated later lands in it, and a reservation that overlaps
+//! anything allocated or reserved is refused. Reservations may lie below
+//! [`IOVA_FLOOR`]; allocations never do.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -18,25 +24,63 @@ pub struct IovaAllocator {
     page: u64,
     /// Free holes, start → end (exclusive), non-overlapping, non-adjacent.
     free: BTreeMap<u64, u64>,
+    /// The ranges the allocator was made over (clipped to whole pages).
+    ranges: Vec<Range<u64>>,
 }
 
 impl IovaAllocator {
-    /// An allocator over `ranges` (clipped below [`IOVA_FLOOR`] and to whole
-    /// pages). `page` must be a power of two.
+    /// An allocator over `ranges` (clipped to whole pages; allocations stay
+    /// above [`IOVA_FLOOR`]). `page` must be a power of two.
     pub fn new(ranges: &[Range<u64>], page: u64) -> Self {
         assert!(page.is_power_of_two(), "page size must be a power of two");
         let mut a = IovaAllocator {
             page,
             free: BTreeMap::new(),
+            ranges: Vec::new(),
         };
         for r in ranges {
-            let start = r.start.max(IOVA_FLOOR).saturating_add(page - 1) & !(page - 1);
+            let start = r.start.saturating_add(page - 1) & !(page - 1);
             let end = r.end & !(page - 1);
             if start < end {
                 a.insert_hole(start, end);
+                a.ranges.push(start..end);
             }
         }
         a
+    }
+
+    /// True if `iova..iova + len` lies inside one of the allocator's ranges
+    /// (whether free or not).
+    pub fn in_ranges(&self, iova: u64, len: u64) -> bool {
+        iova.checked_add(len)
+            .is_some_and(|end| self.ranges.iter().any(|r| r.start <= iova && end <= r.end))
+    }
+
+    /// Takes `iova..iova + len` (page aligned, `len` > 0) out of the free
+    /// list, for a range the caller chose. `false`, changing nothing, if
+    /// any of it is not free (outside the ranges, allocated or reserved).
+    /// Give it back with [`IovaAllocator::free`].
+    pub fn reserve(&mut self, iova: u64, len: u64) -> bool {
+        let Some(end) = iova.checked_add(len) else {
+            return false;
+        };
+        if len == 0 || iova % self.page != 0 || len % self.page != 0 {
+            return false;
+        }
+        let Some((&s, &e)) = self.free.range(..=iova).next_back() else {
+            return false;
+        };
+        if e < end {
+            return false;
+        }
+        self.free.remove(&s);
+        if s < iova {
+            self.free.insert(s, iova);
+        }
+        if end < e {
+            self.free.insert(end, e);
+        }
+        true
     }
 
     /// The page size.
@@ -61,7 +105,7 @@ impl IovaAllocator {
             return None;
         }
         let (hole_start, hole_end, at) = self.free.iter().find_map(|(&s, &e)| {
-            let at = s.checked_add(align - 1)? & !(align - 1);
+            let at = s.max(IOVA_FLOOR).checked_add(align - 1)? & !(align - 1);
             (at.checked_add(len)? <= e).then_some((s, e, at))
         })?;
         self.free.remove(&hole_start);
@@ -173,6 +217,31 @@ mod tests {
         assert_eq!(a.alloc(0, P), None);
         assert_eq!(a.alloc(u64::MAX, P), None);
         assert!(!a.free(u64::MAX - 10, P));
+    }
+
+    #[test]
+    fn reservations_and_allocations_never_collide() {
+        let mut a = IovaAllocator::new(&[0..IOVA_FLOOR + 16 * P], P);
+        // Below the floor: reservable, never allocated.
+        assert!(a.reserve(0, 2 * P));
+        assert!(!a.reserve(P, P), "overlaps a reservation");
+        let x = a.alloc(P, P).unwrap();
+        assert_eq!(x, IOVA_FLOOR);
+        assert!(!a.reserve(x, P), "overlaps an allocation");
+        assert!(!a.reserve(x - P, 2 * P), "straddles an allocation");
+        assert!(!a.reserve(IOVA_FLOOR + 16 * P, P), "outside the ranges");
+        assert!(!a.reserve(IOVA_FLOOR + 2 * P + 1, P), "unaligned");
+        assert!(!a.reserve(IOVA_FLOOR + 2 * P, 0), "empty");
+        assert!(a.reserve(IOVA_FLOOR + 2 * P, 3 * P));
+        // Allocation skips the reservation.
+        let y = a.alloc(2 * P, P).unwrap();
+        assert_eq!(y, IOVA_FLOOR + 5 * P);
+        assert!(a.in_ranges(IOVA_FLOOR + 2 * P, 3 * P));
+        assert!(!a.in_ranges(IOVA_FLOOR + 15 * P, 2 * P));
+        // Released, the range is free for either again.
+        assert!(a.free(IOVA_FLOOR + 2 * P, 3 * P));
+        assert!(a.reserve(IOVA_FLOOR + P, P));
+        assert_eq!(a.alloc(P, P), Some(IOVA_FLOOR + 2 * P));
     }
 
     proptest! {

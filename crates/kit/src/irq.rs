@@ -49,22 +49,33 @@ impl Device {
     /// previous [`Interrupts`] first.
     pub fn enable_interrupts(&self, kind: IrqKind, count: u32) -> Result<Interrupts> {
         let info = self.irq_info(kind)?;
-        let bad = |what: String| Error::Irq { kind, what };
-        if count == 0 || count > info.count || (kind == IrqKind::Intx && count != 1) {
-            return Err(bad(format!(
-                "{count} vectors requested, device offers {}",
-                info.count
-            )));
-        }
-        if !info.eventfd {
-            return Err(bad("backend cannot signal eventfds".into()));
-        }
+        check_count(kind, &info, count)?;
         let mut fds = Vec::with_capacity(count as usize);
         for _ in 0..count {
             let fd = rustix::event::eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)
                 .map_err(|e| Error::os("eventfd", e))?;
             fds.push(fd);
         }
+        self.enable_checked(kind, fds)
+    }
+
+    /// Enables one vector of `kind` per eventfd in `fds`, vector `i`
+    /// signalling `fds[i]` — for a caller whose eventfds come from elsewhere
+    /// (the vfio-user server passes on a client's). Otherwise as
+    /// [`Device::enable_interrupts`]; the vectors own the descriptors.
+    /// [`Vector::poll`] and [`Vector::wait`] expect non-blocking eventfds;
+    /// the kit leaves the caller's flags alone (another process may share
+    /// the file).
+    pub fn enable_interrupts_with(&self, kind: IrqKind, fds: Vec<OwnedFd>) -> Result<Interrupts> {
+        let info = self.irq_info(kind)?;
+        check_count(kind, &info, u32::try_from(fds.len()).unwrap_or(u32::MAX))?;
+        self.enable_checked(kind, fds)
+    }
+
+    /// Enables `fds.len()` vectors, a count already checked against the
+    /// device's.
+    fn enable_checked(&self, kind: IrqKind, fds: Vec<OwnedFd>) -> Result<Interrupts> {
+        let bad = |what: String| Error::Irq { kind, what };
         let mut st = self.shared.lock();
         if let Some((other, _)) = st.irq {
             return Err(bad(format!("{other} interrupts are already enabled")));
@@ -95,6 +106,22 @@ impl Device {
             vectors,
         })
     }
+}
+
+/// Refuses a vector count the device does not offer, or interrupts it
+/// cannot signal through eventfds.
+fn check_count(kind: IrqKind, info: &IrqInfo, count: u32) -> Result<()> {
+    let bad = |what: String| Error::Irq { kind, what };
+    if count == 0 || count > info.count || (kind == IrqKind::Intx && count != 1) {
+        return Err(bad(format!(
+            "{count} vectors requested, device offers {}",
+            info.count
+        )));
+    }
+    if !info.eventfd {
+        return Err(bad("backend cannot signal eventfds".into()));
+    }
+    Ok(())
 }
 
 impl Interrupts {
@@ -143,6 +170,16 @@ impl Interrupts {
                 return Ok(None);
             }
         }
+    }
+}
+
+impl Interrupts {
+    /// Disables the vectors (as dropping does) and gives their eventfds
+    /// back, in vector order — to enable them again, in a different set.
+    pub fn disable(mut self) -> Vec<OwnedFd> {
+        let vectors = std::mem::take(&mut self.vectors);
+        drop(self);
+        vectors.into_iter().map(|v| v.fd).collect()
     }
 }
 

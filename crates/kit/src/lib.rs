@@ -12,6 +12,9 @@
 //!   ([`Device::alloc_dma`], [`Device::map_memfd`], [`Device::map_raw`],
 //!   [`Device::dma_pool`]; the device sees IOVAs only), [`Device::reset`],
 //!   and teardown on drop (interrupts off, bus master off, DMA unmapped).
+//! - [`DeviceControl`]: the privileged handle of whoever opened the device
+//!   ([`Device::with_control`]): the raw backend, trusted quiescing, and
+//!   caller-placed [`DmaWindow`]s in the device's one IOVA space.
 //!
 //! See `docs/kit.md`.
 
@@ -25,6 +28,7 @@ mod irq;
 mod mmap;
 mod raw;
 mod region;
+mod window;
 
 pub use backend::{Backend, DmaMemory, IrqInfo, IrqKind, RegionInfo, ROM_REGION};
 pub use device::{
@@ -37,3 +41,4 @@ pub use irq::{Interrupts, Vector};
 pub use mmap::{volatile_copy_in, volatile_copy_out, Width};
 pub use raw::DmaMapping;
 pub use region::{doorbell_fence, Region};
+pub use window::DmaWindow;

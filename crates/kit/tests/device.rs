@@ -3,6 +3,9 @@
 //! share one copy of the kit).
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::process_mappings_of;
 use pcibox_kit::*;
 use pcibox_model::fake::Fake;
 use std::time::{Duration, Instant};
@@ -318,15 +321,6 @@ fn capability_walk_comes_from_the_pci_crate() {
     // A looping list ends the walk instead of hanging.
     d.config_write8(0x51, 0x40).unwrap();
     assert_eq!(d.find_capability(0x05).unwrap(), None);
-}
-
-/// Lines of /proc/self/maps that map the memfd named `name`.
-fn process_mappings_of(name: &str) -> usize {
-    std::fs::read_to_string("/proc/self/maps")
-        .unwrap()
-        .lines()
-        .filter(|l| l.contains(&format!("/memfd:{name} ")))
-        .count()
 }
 
 #[test]

@@ -10,6 +10,11 @@
 //!   the kit's `Vector::wait`, the next one kicked by an eventfd — against
 //!   `eventfd_pingpong`, two raw eventfds between two threads.
 //!
+//! - `unix_pingpong_epoll` (informational, for the event-loop choice in
+//!   docs/architecture.md): `unix_pingpong_32_36` with the answering side
+//!   waiting in `epoll_wait` before each read, as a one-reactor server
+//!   would, against the blocking read a thread per session does.
+//!
 //! Every thread is pinned to one CPU: on a small VM a wakeup across CPUs
 //! costs tens of microseconds and varies run to run, which would bury the
 //! path under test. After divan's table the two
@@ -87,6 +92,35 @@ fn unix_pingpong_case() -> impl FnMut() {
     }
 }
 
+/// The same ping-pong, the answering side a reactor: `epoll_wait` on the
+/// socket, then read and answer.
+fn unix_pingpong_epoll_case() -> impl FnMut() {
+    use rustix::event::epoll;
+    let (mut a, mut peer) = UnixStream::pair().unwrap();
+    let ep = epoll::create(epoll::CreateFlags::CLOEXEC).unwrap();
+    epoll::add(
+        &ep,
+        &peer,
+        epoll::EventData::new_u64(0),
+        epoll::EventFlags::IN,
+    )
+    .unwrap();
+    std::thread::spawn(move || {
+        let mut req = [0u8; 32];
+        let reply = [0u8; 36];
+        let mut events = [std::mem::MaybeUninit::<epoll::Event>::uninit(); 8];
+        while epoll::wait(&ep, &mut events, None).is_ok()
+            && peer.read_exact(&mut req).is_ok()
+            && peer.write_all(&reply).is_ok()
+        {}
+    });
+    let (req, mut reply) = ([0u8; 32], [0u8; 36]);
+    move || {
+        a.write_all(&req).unwrap();
+        a.read_exact(&mut reply).unwrap();
+    }
+}
+
 fn eventfd() -> Arc<OwnedFd> {
     Arc::new(rustix::event::eventfd(0, EventfdFlags::CLOEXEC).unwrap())
 }
@@ -146,6 +180,11 @@ fn unix_pingpong_32_36(b: Bencher) {
 }
 
 #[divan::bench]
+fn unix_pingpong_epoll(b: Bencher) {
+    b.bench_local(unix_pingpong_epoll_case());
+}
+
+#[divan::bench]
 fn irq_delivery(b: Bencher) {
     b.bench_local(irq_delivery_case());
 }
@@ -191,9 +230,9 @@ fn interleaved(ours: &mut dyn FnMut(), base: &mut dyn FnMut()) -> (Duration, Dur
     (o[ROUNDS / 2], b[ROUNDS / 2], r[ROUNDS / 2])
 }
 
-fn report(what: &str, base: &str, (o, b, r): (Duration, Duration, f64)) {
+fn report(what: &str, base: &str, (o, b, r): (Duration, Duration, f64), note: &str) {
     println!(
-        "{what}: {:.2} µs vs {base}: {:.2} µs -> {r:.2}x (target <= 1.2x)",
+        "{what}: {:.2} µs vs {base}: {:.2} µs -> {r:.2}x ({note})",
         o.as_secs_f64() * 1e6,
         b.as_secs_f64() * 1e6
     );
@@ -202,7 +241,19 @@ fn report(what: &str, base: &str, (o, b, r): (Duration, Duration, f64)) {
 fn ratios() {
     println!("\nratios, median of 31 interleaved rounds of 400 calls:");
     let config = interleaved(&mut config_read4_case(), &mut unix_pingpong_case());
-    report("config_read4", "unix_pingpong_32_36", config);
+    report(
+        "config_read4",
+        "unix_pingpong_32_36",
+        config,
+        "target <= 1.2x",
+    );
     let irq = interleaved(&mut irq_delivery_case(), &mut eventfd_pingpong_case());
-    report("irq_delivery", "eventfd_pingpong", irq);
+    report("irq_delivery", "eventfd_pingpong", irq, "target <= 1.2x");
+    let epoll = interleaved(&mut unix_pingpong_epoll_case(), &mut unix_pingpong_case());
+    report(
+        "unix_pingpong_epoll",
+        "unix_pingpong_32_36",
+        epoll,
+        "what a readiness wait per message costs",
+    );
 }

@@ -2,10 +2,13 @@
 //! as today's vfio-user protocol (`vfio-user-wire`).
 //!
 //! - [`Server`] exports any kit [`pcibox_kit::Device`] on a Unix socket, to
-//!   one client at a time, event-driven, hardened against hostile clients
-//!   (every bad request gets an error reply or a clean close; the stream
-//!   never loses step; on disconnect interrupts go off, DMA windows are
-//!   dropped and the device is reset).
+//!   one client at a time, hardened against hostile clients (every bad
+//!   request gets an error reply or a clean close; the stream never loses
+//!   step; on disconnect interrupts go off, DMA windows are dropped and the
+//!   device is reset). Each client is a [`Session`] that reaches the device
+//!   through a [`SessionDevice`] (the seam a firewall wraps) and tears down
+//!   on the device itself. [`ServerSet`] serves several devices at once,
+//!   a thread per session, one stop for all.
 //! - [`Client`] is a kit [`pcibox_kit::Backend`]: a driver in another,
 //!   unprivileged process drives the device through it unchanged.
 //!
@@ -16,7 +19,10 @@ mod server;
 mod sock;
 
 pub use client::{Client, ClientOptions, ClientStats};
-pub use server::{Server, ServerDma, ServerOptions, SessionStats, StopHandle};
+pub use server::{
+    DirectDevice, Response, Server, ServerDma, ServerOptions, ServerSet, Session, SessionDevice,
+    SessionStats, StopHandle,
+};
 pub use sock::{send_message, MessageReader, Received, RecvError};
 
 use vfio_user_wire::Command;
@@ -43,6 +49,8 @@ pub enum Error {
     NoChannel,
     #[error("the connection is closed")]
     Closed,
+    #[error("the device is serving another client")]
+    Busy,
     #[error(transparent)]
     Kit(#[from] pcibox_kit::Error),
 }

@@ -1,18 +1,19 @@
-//! `pcibox serve-device --device DEVICE --socket PATH`: export one device
-//! over vfio-user to one client at a time (see docs/vfio-user.md).
+//! `pcibox serve-device --device DEVICE --socket PATH [--device D2 --socket P2 …]`: export
+//! devices over vfio-user, each to one client at a time (see docs/vfio-user.md). Several
+//! devices are served by one process, a thread per session (`ServerSet`).
 //!
-//! Prints one line per finished client session with its message counts.
-//! SIGTERM or SIGINT ends the current session as a disconnect would
-//! (interrupts off, DMA dropped, device reset), removes the socket and exits.
-//! Region accesses are trapped: a VFIO device's mappings are never handed
-//! out (they would carry the whole device with them).
+//! Prints one line per finished client session with its message counts (`session: …`, or
+//! `session DEVICE: …` when it serves several). SIGTERM or SIGINT ends every live session as a
+//! disconnect would (interrupts off, DMA dropped, device reset), removes the sockets and exits.
+//! Region accesses are trapped: a VFIO device's mappings are never handed out (they would
+//! carry the whole device with them).
 //!
-//! The socket path is checked before the device is opened: only a stale socket (one nobody
+//! The socket paths are checked before any device is opened: only a stale socket (one nobody
 //! listens on) is replaced; a live one is "already in use", and any other file is left alone.
 
 use super::Context;
 use crate::device::DeviceSpec;
-use pcibox_vfio_user::{Server, ServerOptions, SessionStats};
+use pcibox_vfio_user::{Server, ServerOptions, ServerSet, SessionStats};
 use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -22,18 +23,19 @@ use std::process::ExitCode;
 /// Arguments of `pcibox serve-device`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The device to export, e.g. vfio:0000:00:04.0.
-    #[arg(long)]
-    pub device: DeviceSpec,
-    /// Where to listen. A stale socket there (nobody listening) is replaced; a socket in use,
-    /// a regular file or a directory is an error.
-    #[arg(long)]
-    pub socket: PathBuf,
+    /// The device to export, e.g. vfio:0000:00:04.0. Repeat it (each with its --socket, in
+    /// order) to serve several devices from one process.
+    #[arg(long, required = true)]
+    pub device: Vec<DeviceSpec>,
+    /// Where to listen for the --device in the same position. A stale socket there (nobody
+    /// listening) is replaced; a socket in use, a regular file or a directory is an error.
+    #[arg(long, required = true)]
+    pub socket: Vec<PathBuf>,
     /// Permissions of the socket file (octal), e.g. 666 to let an
     /// unprivileged driver domain connect.
     #[arg(long, default_value = "600", value_parser = parse_mode)]
     pub mode: u32,
-    /// Serve this many client sessions, then exit (default: forever).
+    /// Serve this many client sessions (per device), then exit (default: forever).
     #[arg(long)]
     pub sessions: Option<u64>,
 }
@@ -45,19 +47,41 @@ fn parse_mode(s: &str) -> Result<u32, String> {
         .ok_or_else(|| format!("{s:?}: expected octal permissions like 660"))
 }
 
-fn report(stats: &SessionStats) {
+fn report(device: Option<&str>, stats: &SessionStats) {
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "session: {stats}");
+    let _ = match device {
+        None => writeln!(out, "session: {stats}"),
+        Some(d) => writeln!(out, "session {d}: {stats}"),
+    };
     let _ = out.flush();
 }
 
-/// Serves the device.
+/// Serves the devices.
 pub fn run(args: Args) -> Result<ExitCode, super::Error> {
-    clear_stale_socket(&args.socket)?;
-    let backend = args.device.open_backend()?;
-    let mut server = Server::new(backend, ServerOptions::default())?;
-    server.on_session_end(report);
-    let stop = server.stop_handle();
+    if args.device.len() != args.socket.len() {
+        return Err(format!(
+            "each --device needs its --socket: {} devices, {} sockets",
+            args.device.len(),
+            args.socket.len()
+        )
+        .into());
+    }
+    for (i, s) in args.socket.iter().enumerate() {
+        if args.socket[..i].contains(s) {
+            return Err(format!("{}: given twice as --socket", s.display()).into());
+        }
+        clear_stale_socket(s)?;
+    }
+    let several = args.device.len() > 1;
+    let mut set = ServerSet::new()?;
+    let mut servers = Vec::new();
+    for device in &args.device {
+        let mut server = Server::new(device.open_backend()?, ServerOptions::default())?;
+        let name = several.then(|| device.to_string());
+        server.on_session_end(move |stats| report(name.as_deref(), stats));
+        servers.push(server);
+    }
+    let stop = set.stop_handle();
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGINT,
@@ -68,14 +92,33 @@ pub fn run(args: Args) -> Result<ExitCode, super::Error> {
             stop.stop();
         }
     });
-    let listener = UnixListener::bind(&args.socket)
-        .context(format!("cannot bind {}", args.socket.display()))?;
-    std::fs::set_permissions(&args.socket, std::fs::Permissions::from_mode(args.mode))
-        .context(format!("cannot chmod {}", args.socket.display()))?;
-    println!("serving {} on {}", args.device, args.socket.display());
-    let _ = std::io::stdout().flush();
-    let result = server.run_sessions(&listener, args.sessions);
-    let _ = std::fs::remove_file(&args.socket);
+    let mut bound = Vec::new();
+    let listening = servers
+        .into_iter()
+        .zip(&args.socket)
+        .try_for_each(|(server, path)| {
+            let listener =
+                UnixListener::bind(path).context(format!("cannot bind {}", path.display()))?;
+            bound.push(path);
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(args.mode))
+                .context(format!("cannot chmod {}", path.display()))?;
+            set.add(server, listener);
+            Ok::<_, super::Error>(())
+        });
+    let result = match listening {
+        Ok(()) => {
+            for (device, path) in args.device.iter().zip(&args.socket) {
+                println!("serving {device} on {}", path.display());
+            }
+            let _ = std::io::stdout().flush();
+            set.set_max_sessions(args.sessions);
+            set.run().map_err(super::Error::from)
+        }
+        Err(e) => Err(e),
+    };
+    for path in bound {
+        let _ = std::fs::remove_file(path);
+    }
     result?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,31 +1,46 @@
-//! The server: exports one kit device on a Unix socket.
+//! The server: exports kit devices on Unix sockets.
 //!
-//! One thread, one client at a time. Between clients it `poll`s the
-//! listening socket and a stop eventfd; during a session it reads whole
-//! messages from the client (bounded, read ahead), handles and answers each
-//! in turn. Further clients wait in the listen backlog until the current one
-//! leaves. When a client goes — cleanly or not — its interrupts are turned
-//! off, bus mastering is cleared, its DMA windows are unmapped and the device
-//! is reset, ready for the next client.
+//! Three parts. The transport (`transport.rs`) reads whole messages from a
+//! client (bounded, read ahead), hands each to the client's [`Session`] and
+//! sends what it answers. The session (`session.rs`, with `regions.rs`,
+//! `irqs.rs`, `window.rs`) owns everything of one client — negotiation, its
+//! interrupts, its DMA windows — reaches the device through a
+//! [`SessionDevice`] (the seam a config-space firewall wraps, `seam.rs`)
+//! and, when dropped, tears down through the kit's privileged handle:
+//! interrupts off, bus mastering off, DMA windows dropped, device reset.
+//! The [`Server`] owns one device and serves its clients one at a time;
+//! a [`ServerSet`] serves several devices at once, a thread per device
+//! (so per live session), with one stop for all.
 
-mod handle;
+mod irqs;
+mod regions;
+mod seam;
+mod session;
+mod set;
+mod stop;
+mod transport;
 mod window;
 
+pub use seam::{DirectDevice, SessionDevice};
+pub use session::{Response, Session};
+pub use set::ServerSet;
+pub use stop::StopHandle;
 pub use window::ServerDma;
 
-use crate::sock::{send_message, MessageReader, RecvError};
 use crate::Error;
-use handle::{Handled, Session};
-use pcibox_kit::{Backend, Chain, Device, DeviceControl};
-use rustix::event::{EventfdFlags, PollFd, PollFlags};
+use pcibox_kit::{Backend, Device, DeviceControl};
+use rustix::event::{PollFd, PollFlags};
 use std::fmt;
-use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-use vfio_user_wire::{errno, error_reply, Command, Header, Kind};
+use stop::Stop;
+use vfio_user_wire::{errno, Command, PCI_NUM_IRQS, PCI_NUM_REGIONS};
+
+const NUM_REGIONS: u32 = PCI_NUM_REGIONS;
+const NUM_IRQS: u32 = PCI_NUM_IRQS;
 
 /// How the server exports its device.
 #[derive(Debug, Clone)]
@@ -85,47 +100,36 @@ impl fmt::Display for SessionStats {
     }
 }
 
-/// Stops a running server (from another thread). Clones share the same stop
-/// flag.
-#[derive(Debug, Clone)]
-pub struct StopHandle(Arc<Stop>);
+/// Makes a session's device path from the direct one (a firewall).
+type Wrap = dyn Fn(DirectDevice) -> Box<dyn SessionDevice> + Send + Sync;
 
-#[derive(Debug)]
-struct Stop {
-    /// Readable once stopped (wakes the accept loop's `poll`).
-    fd: OwnedFd,
-    /// Set once stopped (checked between messages without a system call).
-    flag: AtomicBool,
-    /// The connection being served, shut down to wake its blocking read.
-    current: Mutex<Option<UnixStream>>,
-}
+/// Told each session's counts when it ends.
+type SessionEnd = dyn Fn(&SessionStats) + Send + Sync;
 
-impl StopHandle {
-    /// Asks the server to end the current session (cleaning up) and return
-    /// from [`Server::run`].
-    pub fn stop(&self) {
-        self.0.flag.store(true, Ordering::SeqCst);
-        let _ = rustix::io::write(&self.0.fd, &1u64.to_ne_bytes());
-        let current = self.0.current.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(s) = current.as_ref() {
-            let _ = s.shutdown(std::net::Shutdown::Read);
-        }
-    }
-}
-
-/// A vfio-user server for one device.
-#[derive(Debug)]
+/// A vfio-user server for one device: one client at a time.
 pub struct Server {
-    /// The device as the kit sees it: its teardown runs when the server is
-    /// dropped.
-    device: Device,
-    /// The raw backend, for forwarding the client's requests and for the
-    /// trusted per-session teardown.
+    /// The device as the kit sees it: its teardown runs when the server and
+    /// the last session are gone.
+    device: Arc<Device>,
+    /// The privileged handle: sessions' direct path and trusted teardown.
     control: DeviceControl,
     opts: ServerOptions,
     dma: ServerDma,
-    stop: Arc<Stop>,
-    on_session_end: Option<fn(&SessionStats)>,
+    pub(crate) stop: Arc<Stop>,
+    /// A session is open (one per device at a time).
+    busy: Arc<AtomicBool>,
+    wrap: Option<Arc<Wrap>>,
+    on_session_end: Option<Box<SessionEnd>>,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("device", &self.device)
+            .field("opts", &self.opts)
+            .field("wrapped", &self.wrap.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Server {
@@ -134,23 +138,19 @@ impl Server {
     /// [`Device`].
     pub fn new(backend: Box<dyn Backend>, opts: ServerOptions) -> Result<Server, Error> {
         let (device, control) = Device::with_control(backend)?;
-        let stop = rustix::event::eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)
-            .map_err(|e| Error::io("eventfd", e))?;
         Ok(Server {
-            device,
+            device: Arc::new(device),
             control,
             opts,
             dma: ServerDma::default(),
-            stop: Arc::new(Stop {
-                fd: stop,
-                flag: AtomicBool::new(false),
-                current: Mutex::new(None),
-            }),
+            stop: Stop::new()?,
+            busy: Arc::new(AtomicBool::new(false)),
+            wrap: None,
             on_session_end: None,
         })
     }
 
-    /// A handle that stops [`Server::run`] / [`Server::serve_connection`].
+    /// A handle that stops [`Server::run`] and the live session.
     pub fn stop_handle(&self) -> StopHandle {
         StopHandle(self.stop.clone())
     }
@@ -160,18 +160,47 @@ impl Server {
         self.dma.clone()
     }
 
-    /// The exported device.
+    /// The exported device. Whatever a device model maps on it for DMA
+    /// shares one IOVA space with the client's windows: neither can take
+    /// the other's addresses.
     pub fn device(&self) -> &Device {
         &self.device
     }
 
     /// Calls `f` with the counts of each session when it ends.
-    pub fn on_session_end(&mut self, f: fn(&SessionStats)) {
-        self.on_session_end = Some(f);
+    pub fn on_session_end(&mut self, f: impl Fn(&SessionStats) + Send + Sync + 'static) {
+        self.on_session_end = Some(Box::new(f));
     }
 
-    fn stopped(&self) -> bool {
-        self.stop.flag.load(Ordering::SeqCst)
+    /// Puts `wrap` on every session's device path from now on: each new
+    /// session's client requests go through `wrap(direct)` (a firewall)
+    /// instead of straight to the device. The teardown never does.
+    pub fn set_session_device(
+        &mut self,
+        wrap: impl Fn(DirectDevice) -> Box<dyn SessionDevice> + Send + Sync + 'static,
+    ) {
+        self.wrap = Some(Arc::new(wrap));
+    }
+
+    /// Opens the device's session for a new client. One at a time: while
+    /// another session lives, `Err(Error::Busy)`.
+    pub fn open_session(&self) -> Result<Session, Error> {
+        if self.busy.swap(true, Ordering::SeqCst) {
+            return Err(Error::Busy);
+        }
+        let direct = DirectDevice::new(self.device.clone(), self.control.clone());
+        let device = match &self.wrap {
+            Some(wrap) => wrap(direct),
+            None => Box::new(direct),
+        };
+        Ok(Session::new(
+            device,
+            self.control.clone(),
+            self.busy.clone(),
+            self.opts.clone(),
+            self.stop.clone(),
+            self.dma.clone(),
+        ))
     }
 
     /// Binds `path` (removing a stale socket file first) and serves clients
@@ -190,7 +219,9 @@ impl Server {
     }
 
     /// Serves clients of `listener` one after another until stopped or, with
-    /// `max_sessions`, until that many sessions have ended.
+    /// `max_sessions`, until that many sessions have ended. Between clients
+    /// it `poll`s the listener and the stop; further clients wait in the
+    /// listen backlog while one is served.
     pub fn run_sessions(
         &mut self,
         listener: &UnixListener,
@@ -221,122 +252,40 @@ impl Server {
                     sessions += 1;
                     let stats = self.serve_connection(stream);
                     tracing::info!("{}: session ended: {stats}", self.device.name());
-                    if let Some(f) = self.on_session_end {
+                    if let Some(f) = &self.on_session_end {
                         f(&stats);
                     }
                 }
                 Err(e) => tracing::warn!("accept: {e}"),
             }
-            if self.stopped() {
+            if self.stop.stopped() {
                 return Ok(());
             }
         }
     }
 
-    /// Serves one client on `stream` until it leaves (or the server is
-    /// stopped), then cleans up after it. Returns the session's counts.
+    /// Serves one client on `stream` on this thread until it leaves (or the
+    /// server is stopped), then ends its session (the teardown). Returns the
+    /// session's counts.
     pub fn serve_connection(&mut self, stream: UnixStream) -> SessionStats {
-        let mut session = Session::default();
-        // No read timeout on the socket (a wait for the next message arms
-        // no timer); the reader enforces `io_timeout` inside a message.
-        let mut reader = MessageReader::with_stall_timeout(self.opts.io_timeout);
-        let mut stats = SessionStats::default();
-        let timeout = Some(self.opts.io_timeout);
-        if stream.set_read_timeout(None).is_err() || stream.set_write_timeout(timeout).is_err() {
-            stats.end = "cannot set socket timeouts".into();
-            return stats;
+        match self.open_session() {
+            Ok(session) => session.serve(stream),
+            Err(e) => SessionStats {
+                end: pcibox_kit::Chain(&e).to_string(),
+                ..SessionStats::default()
+            },
         }
-        // Registered so that `StopHandle::stop` can wake the blocking read.
-        if let Ok(dup) = stream.try_clone() {
-            *self.stop.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(dup);
-        }
-        stats.end = loop {
-            // Blocking read of the next message, one `recvmsg` for a small
-            // message and those queued behind it: no poll per message (the
-            // stop handle shuts the socket down to wake us).
-            if self.stopped() {
-                break "server stopped".into();
-            }
-            let msg = match reader.next(stream.as_fd()) {
-                Ok(msg) => msg,
-                Err(RecvError::Closed) if self.stopped() => break "server stopped".into(),
-                Err(RecvError::Closed) => break "client closed".into(),
-                Err(RecvError::BadHeader { error, raw }) => {
-                    // The size cannot be trusted: answer and close.
-                    stats.messages += 1;
-                    stats.errors += 1;
-                    let h = Header::new_unchecked(&raw[..]);
-                    let reply =
-                        error_reply(h.msg_id(), Command::from_u16(h.command()), error.errno());
-                    let _ = send_message(stream.as_fd(), &reply, &[]);
-                    break format!("bad header: {error}");
-                }
-                Err(e) => break Chain(&e).to_string(),
-            };
-            stats.messages += 1;
-            let cmd = msg.header.command.to_u16() as usize;
-            stats.by_command[if cmd < stats.by_command.len() { cmd } else { 0 }] += 1;
-            let no_reply = matches!(msg.header.kind, Kind::Command { no_reply: true });
-            let handled = handle::handle(self, &mut session, msg);
-            let (bytes, fds, close) = match handled {
-                Handled::Reply(bytes, fds) => (Some(bytes), fds, false),
-                Handled::Error(id, cmd, e) => {
-                    stats.errors += 1;
-                    (Some(error_reply(id, cmd, e).to_vec()), Vec::new(), false)
-                }
-                Handled::Close(id, cmd, e) => {
-                    stats.errors += 1;
-                    (Some(error_reply(id, cmd, e).to_vec()), Vec::new(), true)
-                }
-            };
-            if let Some(bytes) = bytes.filter(|_| !no_reply || close) {
-                let borrowed: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
-                if let Err(e) = send_message(stream.as_fd(), &bytes, &borrowed) {
-                    break format!("send: {e}");
-                }
-            }
-            if close {
-                break "refused the client".into();
-            }
-        };
-        *self.stop.current.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        self.end_session(&mut session);
-        stats
-    }
-
-    /// The client is gone: interrupts off, bus mastering off, DMA windows
-    /// dropped, device reset.
-    fn end_session(&mut self, session: &mut Session) {
-        let backend = self.control.backend();
-        let name = self.device.name();
-        if let Some(kind) = session.irq_kind.take() {
-            if let Err(e) = backend.irq_disable(kind) {
-                tracing::warn!("{name}: teardown: disabling {kind}: {}", Chain(&e));
-            }
-        }
-        session.irq_fds.clear();
-        let mut cmd = [0u8; 2];
-        if backend.config_read(pcibox_kit::COMMAND, &mut cmd).is_ok() {
-            let v = u16::from_le_bytes(cmd) & !pcibox_kit::COMMAND_BUS_MASTER;
-            if let Err(e) = backend.config_write(pcibox_kit::COMMAND, &v.to_le_bytes()) {
-                tracing::warn!("{name}: teardown: clearing bus master: {}", Chain(&e));
-            }
-        }
-        self.dma.end_session(backend);
-        if let Err(e) = backend.reset() {
-            tracing::warn!("{name}: teardown: reset: {}", Chain(&e));
-        }
-        *session = Session::default();
     }
 }
 
 /// Errno for a backend failure.
 pub(crate) fn backend_errno(e: &pcibox_kit::Error) -> u32 {
+    use pcibox_kit::Error as E;
     match e {
-        pcibox_kit::Error::Unsupported { .. } => errno::EOPNOTSUPP,
-        pcibox_kit::Error::ConfigOffset { .. } | pcibox_kit::Error::RegionBounds { .. } => {
-            errno::EINVAL
-        }
+        E::Unsupported { .. } => errno::EOPNOTSUPP,
+        E::ConfigOffset { .. } | E::RegionBounds { .. } | E::Dma { .. } => errno::EINVAL,
+        E::IovaRange { .. } => errno::ERANGE,
+        E::IovaInUse { .. } => errno::EEXIST,
         _ => errno::EIO,
     }
 }

@@ -1,18 +1,22 @@
 //! Client memory the server may reach: the DMA windows of DMA_MAP.
 //!
-//! A window with a file descriptor is mapped into the server (for the
-//! backend, which makes it visible to the device at the client's IOVA — for
-//! VFIO, through the IOMMU) and read/written in software with `pread`/`pwrite`
-//! on the descriptor, never through the mapping, so a client that shrinks
-//! its file cannot make the server fault. A window without a descriptor is
-//! reached only with DMA_READ/DMA_WRITE messages over the twin socket.
-//! Every access is checked against one window's bounds and permissions.
-#![allow(unsafe_code)]
+//! Each window is a kit [`DmaWindow`] at the client's IOVA, reserved in the
+//! device's one IOVA space (so it can never collide with anything the
+//! server or a device model maps) through the session's device path. A
+//! window with a file descriptor is backed by that file: the kit maps it
+//! for the backend, which makes it visible to the device at the client's
+//! IOVA (for VFIO, through the IOMMU). The server reads and writes it in
+//! software with `pread`/`pwrite` on the descriptor, never through a
+//! mapping, so a client that shrinks its file cannot make the server
+//! fault. A window without a descriptor is reached only with
+//! DMA_READ/DMA_WRITE messages over the twin socket. Every access is
+//! checked against one window's bounds and permissions.
 
+use super::backend_errno;
+use super::seam::SessionDevice;
 use crate::sock::{send_message, MessageReader};
 use crate::Error;
-use pcibox_kit::{Backend, Chain, DmaMemory};
-use rustix::mm::{MapFlags, ProtFlags};
+use pcibox_kit::{Chain, DmaWindow};
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -29,56 +33,33 @@ pub const MAX_DMA_WINDOWS: u32 = 1024;
 /// The DMA page size (advertised as `pgsizes`): windows are page aligned.
 pub const DMA_PAGE: u64 = 4096;
 
-/// A shared mapping of client memory in the server.
-#[derive(Debug)]
-struct Mapping {
-    addr: *mut core::ffi::c_void,
-    len: usize,
-}
-
-// SAFETY: the mapping is plain shared memory owned by this value; the pointer
-// is only handed to the backend (which pins it) and unmapped on drop.
-unsafe impl Send for Mapping {}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        // SAFETY: `addr`/`len` come from a successful mmap owned by this value
-        // and nothing else references the mapping (the backend unmapped it
-        // from the device first).
-        if let Err(e) = unsafe { rustix::mm::munmap(self.addr, self.len) } {
-            tracing::warn!("munmap of a DMA window failed: {e}");
-        }
-    }
-}
-
-/// Takes a window away from the device (if the backend mapped it there);
-/// `EIO` if the backend cannot.
-fn release(backend: &dyn Backend, iova: u64, w: Window) -> Result<(), u32> {
-    if w.device_mapped {
-        if let Err(e) = backend.dma_unmap(iova, w.len) {
-            tracing::error!(
-                "DMA unmap {iova:#x}+{:#x}, its mapping is leaked: {}",
-                w.len,
-                Chain(&e)
-            );
-            // The device may still reach the memory: never munmap it.
-            std::mem::forget(w);
-            return Err(errno::EIO);
-        }
-    }
-    Ok(())
-}
-
 /// One window of client memory.
 #[derive(Debug)]
 struct Window {
-    len: u64,
+    /// The IOVA range, and the device's mapping when backed by a file.
+    window: DmaWindow,
     flags: u32,
     fd: Option<OwnedFd>,
     fd_offset: u64,
-    /// Present when the backend maps the window for the device.
-    _map: Option<Mapping>,
-    device_mapped: bool,
+}
+
+impl Window {
+    fn len(&self) -> u64 {
+        self.window.len()
+    }
+}
+
+/// Takes windows away from the device; `EIO` if the backend could not
+/// release one (it is forgotten anyway: its mapping is leaked, logged by
+/// the kit, and its IOVAs stay reserved).
+fn release(windows: impl IntoIterator<Item = Window>) -> Result<(), u32> {
+    let mut result = Ok(());
+    for w in windows {
+        if w.window.release().is_err() {
+            result = Err(errno::EIO);
+        }
+    }
+    result
 }
 
 /// The windows and the server→client channel of the current client.
@@ -96,10 +77,6 @@ pub(crate) struct DmaState {
 #[derive(Debug, Clone, Default)]
 pub struct ServerDma {
     pub(crate) state: Arc<Mutex<DmaState>>,
-}
-
-fn errno_of(e: &rustix::io::Errno) -> u32 {
-    e.raw_os_error() as u32
 }
 
 impl ServerDma {
@@ -122,7 +99,7 @@ impl ServerDma {
     /// DMA_MAP: validates and installs a window; `Err(errno)` otherwise.
     pub(crate) fn map(
         &self,
-        backend: &dyn Backend,
+        device: &dyn SessionDevice,
         r: &DmaMapRepr,
         fd: Option<OwnedFd>,
     ) -> Result<(), u32> {
@@ -132,121 +109,75 @@ impl ServerDma {
         {
             return Err(errno::EINVAL);
         }
-        let end = r.address.checked_add(r.size).ok_or(errno::EINVAL)?;
-        let ranges = backend.iova_ranges().map_err(|_| errno::EIO)?;
-        if !ranges.iter().any(|g| g.start <= r.address && end <= g.end) {
-            return Err(errno::ERANGE);
-        }
+        r.address.checked_add(r.size).ok_or(errno::EINVAL)?;
+        // Inside the device's IOVA ranges (ERANGE) and clear of every other
+        // window and of whatever the server mapped itself (EEXIST).
+        let mut window = device
+            .reserve_window(r.address, r.size)
+            .map_err(|e| backend_errno(&e))?;
         let mut st = self.lock();
         if st.windows.len() >= MAX_DMA_WINDOWS as usize {
             return Err(errno::ENOSPC);
         }
-        // Overlap with the window starting at or below `end`.
-        if let Some((&s, w)) = st.windows.range(..end).next_back() {
-            if s + w.len > r.address {
-                return Err(errno::EEXIST);
-            }
-        }
         let writable = r.flags & DMA_FLAG_WRITE != 0;
-        let (map, device_mapped) = match &fd {
-            None => (None, false),
-            Some(fd) => {
-                // Only a regular file (memfd, shm) big enough for the window.
-                let st_ = rustix::fs::fstat(fd).map_err(|e| errno_of(&e))?;
-                let regular = rustix::fs::FileType::from_raw_mode(st_.st_mode)
-                    == rustix::fs::FileType::RegularFile;
-                let fd_end = r.offset.checked_add(r.size).ok_or(errno::EINVAL)?;
-                if !regular || (st_.st_size as u64) < fd_end {
-                    return Err(errno::EINVAL);
-                }
-                let len = usize::try_from(r.size).map_err(|_| errno::EINVAL)?;
-                let mut prot = ProtFlags::READ;
-                if writable {
-                    prot |= ProtFlags::WRITE;
-                }
-                // SAFETY: a fresh shared mapping of a regular file at an
-                // address the kernel picks; it aliases no Rust object and is
-                // owned by the returned `Mapping`.
-                let addr = unsafe {
-                    rustix::mm::mmap(
-                        core::ptr::null_mut(),
-                        len,
-                        prot,
-                        MapFlags::SHARED,
-                        fd,
-                        r.offset,
-                    )
-                }
-                .map_err(|e| errno_of(&e))?;
-                let map = Mapping { addr, len };
-                // SAFETY: `map` is a fresh shared mapping of `fd` at
-                // `r.offset`, owned by the window inserted below; a window
-                // is dropped only after the backend unmapped it (or, if that
-                // fails, its mapping is leaked), and the server never reads
-                // or writes through it (pread/pwrite on the fd instead).
-                unsafe {
-                    backend.dma_map(
-                        r.address,
-                        &DmaMemory {
-                            vaddr: addr as usize,
-                            len: r.size,
-                            fd: Some(fd.as_fd()),
-                            fd_offset: r.offset,
-                            device_writable: writable,
-                        },
-                    )
-                }
+        if let Some(fd) = &fd {
+            // Only a regular file (memfd, shm) big enough for the window.
+            let st_ = rustix::fs::fstat(fd).map_err(|e| e.raw_os_error() as u32)?;
+            let regular = rustix::fs::FileType::from_raw_mode(st_.st_mode)
+                == rustix::fs::FileType::RegularFile;
+            let fd_end = r.offset.checked_add(r.size).ok_or(errno::EINVAL)?;
+            if !regular || (st_.st_size as u64) < fd_end {
+                return Err(errno::EINVAL);
+            }
+            window
+                .map_file(fd.as_fd(), r.offset, writable)
                 .map_err(|e| {
                     tracing::warn!("DMA map {:#x}+{:#x}: {}", r.address, r.size, Chain(&e));
-                    errno::EIO
+                    match e {
+                        pcibox_kit::Error::Os { source, .. } => {
+                            source.raw_os_error().map_or(errno::EIO, |e| e as u32)
+                        }
+                        _ => errno::EIO,
+                    }
                 })?;
-                (Some(map), true)
-            }
-        };
+        }
         st.windows.insert(
             r.address,
             Window {
-                len: r.size,
+                window,
                 flags: r.flags,
                 fd,
                 fd_offset: r.offset,
-                _map: map,
-                device_mapped,
             },
         );
         Ok(())
     }
 
     /// DMA_UNMAP: removes exactly one window as it was mapped.
-    pub(crate) fn unmap(&self, backend: &dyn Backend, address: u64, size: u64) -> Result<(), u32> {
+    pub(crate) fn unmap(&self, address: u64, size: u64) -> Result<(), u32> {
         let mut st = self.lock();
         match st.windows.get(&address) {
-            Some(w) if w.len == size => {}
+            Some(w) if w.len() == size => {}
             _ => return Err(errno::ENOENT),
         }
         let w = st.windows.remove(&address).ok_or(errno::ENOENT)?;
-        release(backend, address, w)
+        drop(st);
+        release([w])
     }
 
     /// DMA_UNMAP with `DMA_UNMAP_FLAG_ALL`: removes every window of the
     /// client (having none is fine). As with a single unmap, a window is
     /// forgotten even if the backend fails to release it (its mapping is
     /// then leaked); the answer is then `EIO`.
-    pub(crate) fn unmap_all(&self, backend: &dyn Backend) -> Result<(), u32> {
+    pub(crate) fn unmap_all(&self) -> Result<(), u32> {
         let windows = std::mem::take(&mut self.lock().windows);
-        let mut result = Ok(());
-        for (iova, w) in windows {
-            if let Err(e) = release(backend, iova, w) {
-                result = Err(e);
-            }
-        }
-        result
+        release(windows.into_values())
     }
 
     /// Drops every window and the channel (client gone).
-    pub(crate) fn end_session(&self, backend: &dyn Backend) {
-        // Failures are logged by `release`; the client is gone either way.
-        let _ = self.unmap_all(backend);
+    pub(crate) fn end_session(&self) {
+        // Failures are logged by the kit; the client is gone either way.
+        let _ = self.unmap_all();
         self.lock().twin = None;
     }
 
@@ -267,7 +198,7 @@ impl ServerDma {
         let bad = || Error::Dma { iova, len };
         let end = iova.checked_add(len).ok_or_else(bad)?;
         let (&start, w) = st.windows.range(..=iova).next_back().ok_or_else(bad)?;
-        if end > start + w.len {
+        if end > start + w.len() {
             return Err(bad());
         }
         let need = match dir {
