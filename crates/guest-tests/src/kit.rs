@@ -10,7 +10,8 @@ use crate::test::{Context, Ctx, Failure, Needs, Outcome, Test};
 use crate::{ensure, ensure_eq, fail};
 use nvme_min::{Admin, IdentifyController, CNS_CONTROLLER, OP_IDENTIFY};
 use pcibox_kit::{Device, IrqKind};
-use pcibox_vfio::{Bdf, Sysfs};
+use pcibox_sysfs::Sysfs;
+use pcibox_vfio::{Bdf, Claims};
 use std::time::{Duration, Instant};
 
 pub const TESTS: &[Test] = &[
@@ -97,7 +98,7 @@ pub const TESTS: &[Test] = &[
 /// Claims `bdf` for vfio-pci through the backend's own sysfs code.
 fn claim(bdf: &str) -> Result<Bdf, Failure> {
     let bdf: Bdf = bdf.parse().context("parsing the BDF")?;
-    Sysfs::default().claim(bdf).context(format!("claiming {bdf}"))?;
+    Claims::default().claim(bdf).context(format!("claiming {bdf}"))?;
     Ok(bdf)
 }
 
@@ -485,7 +486,7 @@ fn bad_input(_: &Ctx) -> Outcome {
     // 1. No such device: a typed error from open, a one-line CLI error.
     let missing: Bdf = "0000:00:11.0".parse()?;
     match pcibox_vfio::open(missing) {
-        Err(pcibox_vfio::Error::NoDevice { bdf }) if bdf == missing => {}
+        Err(pcibox_vfio::Error::Sysfs(pcibox_sysfs::Error::NoDevice { addr })) if addr == missing => {}
         other => fail!("opening a missing BDF: {:?}", other.map(|_| "a device")),
     }
     let out = guest::run("/bin/pcibox", &["claim", "0000:00:11.0"])?;
@@ -566,27 +567,22 @@ fn claim_release(_: &Ctx) -> Outcome {
 fn non_viable_group() -> Outcome {
     let sysfs = Sysfs::default();
     let mut candidates = Vec::new();
-    for e in std::fs::read_dir("/sys/bus/pci/devices").context("listing PCI devices")?.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Ok(bdf) = name.parse::<Bdf>() else { continue };
-        let Ok(group) = sysfs.iommu_group(bdf) else { continue };
-        let dev = guest::pci_dev(&name)?;
-        if dev.driver.is_none() && !sysfs.group_blockers(bdf, group).is_empty() {
+    let functions = sysfs.functions().context("listing PCI devices")?;
+    for &bdf in &functions {
+        let Ok(Some(group)) = sysfs.iommu_group(bdf) else { continue };
+        let dev = guest::pci_dev(&bdf.to_string())?;
+        if dev.driver.is_none() && !pcibox_vfio::group_blockers(&sysfs, bdf).is_empty() {
             candidates.push((bdf, group));
         }
     }
     let Some(&(bdf, group)) = candidates.first() else {
-        let groups: Vec<String> = std::fs::read_dir("/sys/kernel/iommu_groups")
-            .context("listing IOMMU groups")?
-            .flatten()
-            .map(|g| {
-                let n: u32 = g.file_name().to_string_lossy().parse().unwrap_or(u32::MAX);
-                format!("{n}: {:?}", sysfs.group_members(n))
-            })
+        let groups: Vec<String> = functions
+            .iter()
+            .map(|&a| format!("{a} in {:?}: {:?}", sysfs.iommu_group(a).ok().flatten(), sysfs.group_members(a)))
             .collect();
         fail!("no driverless device shares a group with a bound one; groups: {}", groups.join("; "));
     };
-    let members_before = sysfs.group_members(group);
+    let members_before = sysfs.group_members(bdf);
     claim(&bdf.to_string())?;
     let result = pcibox_vfio::open(bdf);
     match &result {
@@ -598,7 +594,7 @@ fn non_viable_group() -> Outcome {
         Err(e) => fail!("opening {bdf} in a non-viable group: unexpected error {}", pcibox_kit::Chain(e)),
         Ok(_) => fail!("opening {bdf} in a non-viable group succeeded"),
     }
-    sysfs.release(bdf).context(format!("releasing {bdf}"))?;
-    ensure_eq!(sysfs.group_members(group), members_before, "group {group} members and drivers afterwards");
+    Claims::default().release(bdf).context(format!("releasing {bdf}"))?;
+    ensure_eq!(sysfs.group_members(bdf), members_before, "group {group} members and drivers afterwards");
     Ok(())
 }

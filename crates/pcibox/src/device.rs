@@ -9,9 +9,10 @@
 
 use crate::cmd::Context;
 use pci_lspci::ids::{IdDb, NameMode, Names};
+use pcibox_sysfs::Sysfs;
 use pcibox_vfio::Bdf;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 
 /// A device named on the command line.
@@ -112,23 +113,12 @@ fn system_ids() -> Option<String> {
 }
 
 impl Identity {
-    /// From a function's sysfs directory (`vendor`, `device`, `class`: hex with `0x`).
-    pub fn from_sysfs(dir: &Path) -> std::io::Result<Identity> {
-        let hex = |name: &str| -> std::io::Result<u32> {
-            let path = dir.join(name);
-            let text = std::fs::read_to_string(&path)?;
-            let digits = text.trim().trim_start_matches("0x");
-            u32::from_str_radix(digits, 16).map_err(|_| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{}: {:?} is not hex", path.display(), text.trim()),
-                )
-            })
-        };
+    /// From function `addr`'s sysfs attributes (`vendor`, `device`, `class`: hex with `0x`).
+    pub fn from_sysfs(sysfs: &Sysfs, addr: Bdf) -> Result<Identity, pcibox_sysfs::Error> {
         Ok(Identity {
-            vendor: hex("vendor")? as u16,
-            device: hex("device")? as u16,
-            class: hex("class")? & 0xff_ffff,
+            vendor: sysfs.hex(addr, "vendor")? as u16,
+            device: sysfs.hex(addr, "device")? as u16,
+            class: sysfs.hex(addr, "class")? as u32 & 0xff_ffff,
         })
     }
 
@@ -201,8 +191,7 @@ impl DeviceSpec {
     pub fn open_as(&self, kind: Kind) -> Result<pcibox_kit::Device, super::cmd::Error> {
         if let DeviceSpec::Vfio(bdf) = self {
             // No sysfs entry: `open` says what is wrong (no such device, …).
-            let dir = pcibox_vfio::Sysfs::default().device_dir(*bdf);
-            if let Ok(id) = Identity::from_sysfs(&dir) {
+            if let Ok(id) = Identity::from_sysfs(&Sysfs::default(), *bdf) {
                 kind.check(self.error_name(), &id)?;
             }
         }
@@ -325,7 +314,10 @@ mod tests {
 
     #[test]
     fn identity_from_sysfs_files() {
-        let dir = std::env::temp_dir().join(format!("pcibox-identity-{}", std::process::id()));
+        let root = std::env::temp_dir().join(format!("pcibox-identity-{}", std::process::id()));
+        let addr: Bdf = "0000:00:06.0".parse().unwrap();
+        let sysfs = Sysfs::new(&root);
+        let dir = sysfs.device_dir(addr);
         std::fs::create_dir_all(&dir).unwrap();
         // What Linux writes: hex with 0x and a newline.
         for (name, text) in [
@@ -335,16 +327,13 @@ mod tests {
         ] {
             std::fs::write(dir.join(name), text).unwrap();
         }
-        assert_eq!(Identity::from_sysfs(&dir).unwrap(), VIRTIO_NET);
+        assert_eq!(Identity::from_sysfs(&sysfs, addr).unwrap(), VIRTIO_NET);
         std::fs::write(dir.join("class"), "nonsense\n").unwrap();
-        let e = Identity::from_sysfs(&dir).unwrap_err().to_string();
+        let e = Identity::from_sysfs(&sysfs, addr).unwrap_err().to_string();
         assert!(e.contains("is not hex"), "{e}");
         std::fs::remove_file(dir.join("class")).unwrap();
-        assert!(Identity::from_sysfs(&dir).is_err());
-        for name in ["vendor", "device"] {
-            std::fs::remove_file(dir.join(name)).unwrap();
-        }
-        std::fs::remove_dir(&dir).unwrap();
+        assert!(Identity::from_sysfs(&sysfs, addr).is_err());
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

@@ -116,12 +116,32 @@ fn rows() -> Vec<(&'static str, Box<dyn Error + 'static>, usize)> {
             2,
         ),
         (
-            "vfio sysfs",
-            Box::new(pcibox_vfio::Error::Sysfs {
-                bdf: bdf(),
+            "sysfs",
+            Box::new(pcibox_sysfs::Error::Io {
+                addr: bdf(),
                 op: "write",
                 path: "/sys/bus/pci/drivers/vfio-pci/bind".into(),
                 source: os(19),
+            }),
+            2,
+        ),
+        (
+            "sysfs under vfio",
+            Box::new(pcibox_vfio::Error::from(pcibox_sysfs::Error::Io {
+                addr: bdf(),
+                op: "write",
+                path: "/sys/bus/pci/drivers/vfio-pci/bind".into(),
+                source: os(19),
+            })),
+            2,
+        ),
+        (
+            "vfio claim record",
+            Box::new(pcibox_vfio::Error::Record {
+                bdf: bdf(),
+                op: "mkdir",
+                path: "/run/pcibox/claimed".into(),
+                source: os(13),
             }),
             2,
         ),
@@ -257,6 +277,15 @@ fn rows() -> Vec<(&'static str, Box<dyn Error + 'static>, usize)> {
                 path: "/tmp/dump".into(),
                 source: pci_lspci::dump::DumpError::Malformed(3),
             }),
+            2,
+        ),
+        (
+            "lspci sysfs listing",
+            Box::new(cmd::lspci::LspciError::from(
+                pcibox_sysfs::Sysfs::new("/nonexistent/bus/pci")
+                    .functions()
+                    .expect_err("a missing tree has no functions"),
+            )),
             2,
         ),
         (

@@ -1,11 +1,12 @@
 //! [`VfioDevice`]: one device opened through the legacy container/group API
 //! with the type1v2 IOMMU, implementing the kit's `Backend`.
 
+use crate::claim::{group_blockers, VFIO_PCI};
 use crate::error::{Error, Result};
 use crate::ioctl;
-use crate::sysfs::{Sysfs, VFIO_PCI};
 use crate::Bdf;
 use pcibox_kit::{Backend, DmaMemory, IrqInfo, IrqKind, RegionInfo};
+use pcibox_sysfs::Sysfs;
 use rustix::fs::{Mode, OFlags};
 use std::ffi::CString;
 use std::mem::{offset_of, size_of};
@@ -190,13 +191,13 @@ impl VfioDevice {
         Self::open_with(&Sysfs::default(), bdf)
     }
 
-    /// Opens `bdf` using the given sysfs locations.
+    /// Opens `bdf`, reading its driver and IOMMU group from `sysfs`.
     pub fn open_with(sysfs: &Sysfs, bdf: Bdf) -> Result<Self> {
         let driver = sysfs.driver(bdf)?;
         if driver.as_deref() != Some(VFIO_PCI) {
             return Err(Error::NotClaimed { bdf, driver });
         }
-        let group_no = sysfs.iommu_group(bdf)?;
+        let group_no = sysfs.iommu_group(bdf)?.ok_or(Error::NoIommuGroup { bdf })?;
         let vf = |op: &str| {
             let op = op.to_string();
             move |e: std::io::Error| Error::Vfio { bdf, op, source: e }
@@ -228,7 +229,7 @@ impl VfioDevice {
         let group = open(&group_path).map_err(vf(&format!("open {group_path}")))?;
         let status = ioctl::group_status(group.as_fd()).map_err(vf("VFIO_GROUP_GET_STATUS"))?;
         if status & b::VFIO_GROUP_FLAGS_VIABLE == 0 {
-            let mut blockers = sysfs.group_blockers(bdf, group_no);
+            let mut blockers = group_blockers(sysfs, bdf);
             if blockers.is_empty() {
                 blockers.push("a device in the group is bound to a host driver".into());
             }

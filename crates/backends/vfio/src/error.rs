@@ -11,12 +11,10 @@ pub enum Error {
     /// A text that is not a PCI address.
     #[error(transparent)]
     BadBdf(#[from] pci::AddressError),
-    /// No such PCI device.
-    #[error("{bdf}: no such PCI device")]
-    NoDevice {
-        /// The device.
-        bdf: Bdf,
-    },
+    /// Reading sysfs (no such device, …) or writing it to claim or release
+    /// a device failed.
+    #[error(transparent)]
+    Sysfs(#[from] pcibox_sysfs::Error),
     /// The device is not bound to vfio-pci.
     #[error("{bdf}: bound to {}, not vfio-pci (run `pcibox claim {bdf}` first)", driver.as_deref().unwrap_or("no driver"))]
     NotClaimed {
@@ -60,14 +58,15 @@ pub enum Error {
         /// The OS error.
         source: io::Error,
     },
-    /// A sysfs read or write failed.
+    /// A claim record (the driver a claimed device had) could not be
+    /// written.
     #[error("{bdf}: {op} {} failed", path.display())]
-    Sysfs {
+    Record {
         /// The device.
         bdf: Bdf,
         /// The operation.
         op: &'static str,
-        /// The file.
+        /// The file or directory.
         path: PathBuf,
         /// The OS error.
         source: io::Error,

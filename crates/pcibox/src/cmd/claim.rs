@@ -1,6 +1,6 @@
 //! `pcibox claim BDF`: bind a device to vfio-pci, remembering its driver.
 
-use pcibox_vfio::{Bdf, Claimed, Sysfs};
+use pcibox_vfio::{Bdf, Claimed, Claims};
 use std::process::ExitCode;
 
 /// Arguments of `pcibox claim`.
@@ -13,7 +13,7 @@ pub struct Args {
 /// Claims the device.
 pub fn run(args: Args) -> Result<ExitCode, super::Error> {
     let bdf = args.bdf;
-    match Sysfs::default().claim(bdf)? {
+    match Claims::default().claim(bdf)? {
         Claimed::Already => println!("{bdf}: already bound to vfio-pci"),
         Claimed::Bound { previous } => println!(
             "{bdf}: bound to vfio-pci (was {})",

@@ -162,14 +162,8 @@ pub enum LspciError {
     #[error("{0}")]
     Pointless(&'static str),
     /// sysfs could not be listed.
-    #[error("cannot list {path}")]
-    Sysfs {
-        /// The directory.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Sysfs(#[from] pcibox_sysfs::Error),
     /// Some devices could not be shown (each was reported on stderr).
     #[error("{0} device(s) could not be read")]
     Partial(usize),
@@ -180,9 +174,6 @@ pub enum LspciError {
     #[error("cannot write output")]
     Output(#[source] std::io::Error),
 }
-
-/// Where sysfs lists PCI functions (`devices/`) and slots (`slots/`).
-const SYSFS: &str = "/sys/bus/pci";
 
 /// The default pci.ids locations, in order.
 const IDS_PATHS: [&str; 2] = ["/usr/share/misc/pci.ids", "/usr/share/hwdata/pci.ids"];
@@ -252,8 +243,8 @@ fn list(args: &Args) -> Result<ExitCode, LspciError> {
                 .iter()
                 .rev()
                 .find_map(|o| o.strip_prefix("sysfs.path="))
-                .unwrap_or(SYSFS);
-            sysfs::scan(Path::new(root))?
+                .unwrap_or(pcibox_sysfs::DEFAULT_ROOT);
+            sysfs::scan(&pcibox_sysfs::Sysfs::new(root))?
         }
     };
     if args.bus_centric {

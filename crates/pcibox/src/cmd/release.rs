@@ -1,6 +1,6 @@
 //! `pcibox release BDF`: give a claimed device back to its previous driver.
 
-use pcibox_vfio::{Bdf, Sysfs};
+use pcibox_vfio::{Bdf, Claims};
 use std::process::ExitCode;
 
 /// Arguments of `pcibox release`.
@@ -13,7 +13,7 @@ pub struct Args {
 /// Releases the device.
 pub fn run(args: Args) -> Result<ExitCode, super::Error> {
     let bdf = args.bdf;
-    let r = Sysfs::default().release(bdf)?;
+    let r = Claims::default().release(bdf)?;
     println!(
         "{bdf}: released to {}",
         r.driver.as_deref().unwrap_or("no driver")

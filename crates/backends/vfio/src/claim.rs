@@ -1,5 +1,6 @@
-//! sysfs: which driver a device has, its IOMMU group, and claiming a
-//! device for vfio-pci (and giving it back).
+//! Claiming a device for vfio-pci and giving it back: writes on top of the
+//! one sysfs reader ([`pcibox_sysfs::Sysfs`]), plus the records of which
+//! driver each claimed device had.
 //!
 //! Claim: remember the current driver in a state file, set
 //! `driver_override` to `vfio-pci`, unbind from the current driver, ask
@@ -9,25 +10,27 @@
 
 use crate::error::{Error, Result};
 use crate::Bdf;
+use pcibox_sysfs::Sysfs;
 use std::path::{Path, PathBuf};
 
 /// The driver name VFIO needs.
 pub const VFIO_PCI: &str = "vfio-pci";
 
-/// Where sysfs and the claim records live (tests point these elsewhere).
+/// The sysfs tree devices are claimed in and where the claim records live
+/// (tests point both elsewhere).
 #[derive(Debug, Clone)]
-pub struct Sysfs {
-    /// Usually `/sys`.
-    pub root: PathBuf,
+pub struct Claims {
+    /// Usually `/sys/bus/pci`.
+    pub sysfs: Sysfs,
     /// Directory for claim records (previous drivers), usually
     /// `/run/pcibox/claimed`.
     pub state_dir: PathBuf,
 }
 
-impl Default for Sysfs {
+impl Default for Claims {
     fn default() -> Self {
-        Sysfs {
-            root: PathBuf::from("/sys"),
+        Claims {
+            sysfs: Sysfs::default(),
             state_dir: std::env::var_os("PCIBOX_STATE_DIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("/run/pcibox/claimed")),
@@ -54,15 +57,27 @@ pub struct Released {
     pub driver: Option<String>,
 }
 
-impl Sysfs {
-    /// The device's sysfs directory.
-    pub fn device_dir(&self, bdf: Bdf) -> PathBuf {
-        self.root.join("bus/pci/devices").join(bdf.to_string())
-    }
+/// The other members of `bdf`'s IOMMU group that make it not viable: bound
+/// to a driver other than vfio-pci (pcieport/pci-stub are allowed by the
+/// kernel and not listed), as `BDF is bound to DRIVER`.
+pub fn group_blockers(sysfs: &Sysfs, bdf: Bdf) -> Vec<String> {
+    let me = bdf.to_string();
+    sysfs
+        .group_members(bdf)
+        .into_iter()
+        .filter(|(name, _)| *name != me)
+        .filter_map(|(name, drv)| match drv.as_deref() {
+            None | Some(VFIO_PCI) | Some("pci-stub") | Some("pcieport") => None,
+            Some(d) => Some(format!("{name} is bound to {d}")),
+        })
+        .collect()
+}
 
-    fn sysfs_err(bdf: Bdf, op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
+impl Claims {
+    /// A claim record's file operation failed.
+    fn record_err(bdf: Bdf, op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.to_path_buf();
-        move |source| Error::Sysfs {
+        move |source| Error::Record {
             bdf,
             op,
             path,
@@ -70,116 +85,51 @@ impl Sysfs {
         }
     }
 
-    /// Fails with `NoDevice` unless the device exists.
-    pub fn check_exists(&self, bdf: Bdf) -> Result<()> {
-        if self.device_dir(bdf).is_dir() {
-            Ok(())
-        } else {
-            Err(Error::NoDevice { bdf })
-        }
-    }
-
-    /// The device's current driver, if bound.
-    pub fn driver(&self, bdf: Bdf) -> Result<Option<String>> {
-        self.check_exists(bdf)?;
-        let link = self.device_dir(bdf).join("driver");
-        match std::fs::read_link(&link) {
-            Ok(target) => Ok(target.file_name().map(|n| n.to_string_lossy().into_owned())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Self::sysfs_err(bdf, "readlink", &link)(e)),
-        }
-    }
-
-    /// The device's IOMMU group number.
-    pub fn iommu_group(&self, bdf: Bdf) -> Result<u32> {
-        self.check_exists(bdf)?;
-        let link = self.device_dir(bdf).join("iommu_group");
-        let target = std::fs::read_link(&link).map_err(|_| Error::NoIommuGroup { bdf })?;
-        target
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.parse().ok())
-            .ok_or(Error::NoIommuGroup { bdf })
-    }
-
-    /// The devices in group `group`, each with its driver, as
-    /// `BDF (driver)` strings.
-    pub fn group_members(&self, group: u32) -> Vec<(String, Option<String>)> {
-        let dir = self
-            .root
-            .join("kernel/iommu_groups")
-            .join(group.to_string())
-            .join("devices");
-        let mut out = Vec::new();
-        if let Ok(entries) = std::fs::read_dir(dir) {
-            for e in entries.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                let driver = std::fs::read_link(e.path().join("driver"))
-                    .ok()
-                    .and_then(|t| t.file_name().map(|n| n.to_string_lossy().into_owned()));
-                out.push((name, driver));
-            }
-        }
-        out.sort();
-        out
-    }
-
-    /// The other members of `bdf`'s group that make it not viable: bound to
-    /// a driver other than vfio-pci (pcieport/pci-stub are allowed by the
-    /// kernel and not listed).
-    pub fn group_blockers(&self, bdf: Bdf, group: u32) -> Vec<String> {
-        let me = bdf.to_string();
-        self.group_members(group)
-            .into_iter()
-            .filter(|(name, _)| *name != me)
-            .filter_map(|(name, drv)| match drv.as_deref() {
-                None | Some(VFIO_PCI) | Some("pci-stub") | Some("pcieport") => None,
-                Some(d) => Some(format!("{name} is bound to {d}")),
-            })
-            .collect()
-    }
-
-    fn write(&self, bdf: Bdf, op: &'static str, path: &Path, value: &str) -> Result<()> {
-        std::fs::write(path, value).map_err(Self::sysfs_err(bdf, op, path))
-    }
-
     fn record(&self, bdf: Bdf) -> PathBuf {
         self.state_dir.join(bdf.to_string())
     }
 
+    /// Writes the BDF to `path` (`drivers_probe`, a driver's `bind`/`unbind`).
+    fn write_bdf(&self, bdf: Bdf, path: &Path) -> Result<()> {
+        Ok(self.sysfs.write(bdf, path, &bdf.to_string())?)
+    }
+
+    fn set_override(&self, bdf: Bdf, value: &str) -> Result<()> {
+        let path = self.sysfs.device_dir(bdf).join("driver_override");
+        Ok(self.sysfs.write(bdf, &path, value)?)
+    }
+
+    fn probe(&self, bdf: Bdf) -> Result<()> {
+        self.write_bdf(bdf, &self.sysfs.root().join("drivers_probe"))
+    }
+
     /// Binds the device to vfio-pci, remembering its current driver.
     pub fn claim(&self, bdf: Bdf) -> Result<Claimed> {
-        let previous = self.driver(bdf)?;
+        let previous = self.sysfs.driver(bdf)?;
         if previous.as_deref() == Some(VFIO_PCI) {
             return Ok(Claimed::Already);
         }
-        if !self.root.join("bus/pci/drivers").join(VFIO_PCI).is_dir() {
+        if !self.sysfs.driver_dir(VFIO_PCI).is_dir() {
             return Err(Error::Claim {
                 bdf,
                 what: "the vfio-pci driver is not loaded (modprobe vfio-pci)".into(),
             });
         }
-        std::fs::create_dir_all(&self.state_dir).map_err(Self::sysfs_err(
+        std::fs::create_dir_all(&self.state_dir).map_err(Self::record_err(
             bdf,
             "mkdir",
             &self.state_dir,
         ))?;
         let record = self.record(bdf);
-        self.write(bdf, "write", &record, previous.as_deref().unwrap_or(""))?;
-        let dev = self.device_dir(bdf);
+        std::fs::write(&record, previous.as_deref().unwrap_or(""))
+            .map_err(Self::record_err(bdf, "write", &record))?;
         let result = (|| {
-            self.write(bdf, "write", &dev.join("driver_override"), VFIO_PCI)?;
+            self.set_override(bdf, VFIO_PCI)?;
             if let Some(d) = &previous {
-                let unbind = self.root.join("bus/pci/drivers").join(d).join("unbind");
-                self.write(bdf, "write", &unbind, &bdf.to_string())?;
+                self.write_bdf(bdf, &self.sysfs.driver_dir(d).join("unbind"))?;
             }
-            self.write(
-                bdf,
-                "write",
-                &self.root.join("bus/pci/drivers_probe"),
-                &bdf.to_string(),
-            )?;
-            match self.driver(bdf)? {
+            self.probe(bdf)?;
+            match self.sysfs.driver(bdf)? {
                 Some(d) if d == VFIO_PCI => Ok(()),
                 other => Err(Error::Claim {
                     bdf,
@@ -194,8 +144,8 @@ impl Sysfs {
             Ok(()) => Ok(Claimed::Bound { previous }),
             Err(e) => {
                 // Undo: clear the override, give the device back.
-                let _ = self.write(bdf, "write", &dev.join("driver_override"), "\n");
-                if self.driver(bdf).ok().flatten().is_none() {
+                let _ = self.set_override(bdf, "\n");
+                if self.sysfs.driver(bdf).ok().flatten().is_none() {
                     let _ = self.rebind(bdf, previous.as_deref());
                 }
                 let _ = std::fs::remove_file(&record);
@@ -205,12 +155,10 @@ impl Sysfs {
     }
 
     fn rebind(&self, bdf: Bdf, driver: Option<&str>) -> Result<()> {
-        let probe = self.root.join("bus/pci/drivers_probe");
-        self.write(bdf, "write", &probe, &bdf.to_string())?;
+        self.probe(bdf)?;
         if let Some(d) = driver {
-            if self.driver(bdf)?.as_deref() != Some(d) {
-                let bind = self.root.join("bus/pci/drivers").join(d).join("bind");
-                self.write(bdf, "write", &bind, &bdf.to_string())?;
+            if self.sysfs.driver(bdf)?.as_deref() != Some(d) {
+                self.write_bdf(bdf, &self.sysfs.driver_dir(d).join("bind"))?;
             }
         }
         Ok(())
@@ -220,7 +168,7 @@ impl Sysfs {
     /// had before `claim` (or whichever driver the kernel picks if there is
     /// no record). The device must not be open.
     pub fn release(&self, bdf: Bdf) -> Result<Released> {
-        let now = self.driver(bdf)?;
+        let now = self.sysfs.driver(bdf)?;
         if now.as_deref() != Some(VFIO_PCI) {
             return Err(Error::NotClaimed { bdf, driver: now });
         }
@@ -229,16 +177,10 @@ impl Sysfs {
             .ok()
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty());
-        let dev = self.device_dir(bdf);
-        let unbind = self
-            .root
-            .join("bus/pci/drivers")
-            .join(VFIO_PCI)
-            .join("unbind");
-        self.write(bdf, "write", &unbind, &bdf.to_string())?;
-        self.write(bdf, "write", &dev.join("driver_override"), "\n")?;
+        self.write_bdf(bdf, &self.sysfs.driver_dir(VFIO_PCI).join("unbind"))?;
+        self.set_override(bdf, "\n")?;
         self.rebind(bdf, previous.as_deref())?;
-        let driver = self.driver(bdf)?;
+        let driver = self.sysfs.driver(bdf)?;
         let _ = std::fs::remove_file(&record);
         if previous.is_some() && driver != previous {
             return Err(Error::Claim {
@@ -259,9 +201,9 @@ impl Sysfs {
 mod tests {
     use super::*;
 
-    fn tree() -> (PathBuf, Sysfs) {
+    fn tree() -> (PathBuf, Claims) {
         let root = std::env::temp_dir().join(format!(
-            "pcibox-sysfs-{}-{:?}",
+            "pcibox-claims-{}-{:?}",
             std::process::id(),
             std::thread::current().id()
         ));
@@ -278,8 +220,8 @@ mod tests {
             root.join("kernel/iommu_groups/3/devices/0000:00:04.0"),
         )
         .unwrap();
-        let s = Sysfs {
-            root: root.clone(),
+        let s = Claims {
+            sysfs: Sysfs::new(root.join("bus/pci")),
             state_dir: root.join("state"),
         };
         (root, s)
@@ -289,9 +231,9 @@ mod tests {
     fn driver_group_and_members() {
         let (root, s) = tree();
         let bdf: Bdf = "00:04.0".parse().unwrap();
-        assert_eq!(s.driver(bdf).unwrap().as_deref(), Some("nvme"));
-        assert_eq!(s.iommu_group(bdf).unwrap(), 3);
-        assert!(s.group_blockers(bdf, 3).is_empty());
+        assert_eq!(s.sysfs.driver(bdf).unwrap().as_deref(), Some("nvme"));
+        assert_eq!(s.sysfs.iommu_group(bdf).unwrap(), Some(3));
+        assert!(group_blockers(&s.sysfs, bdf).is_empty());
         let other = root.join("bus/pci/devices/0000:00:04.1");
         std::fs::create_dir_all(&other).unwrap();
         std::os::unix::fs::symlink(root.join("bus/pci/drivers/nvme"), other.join("driver"))
@@ -302,15 +244,22 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            s.group_blockers(bdf, 3),
+            group_blockers(&s.sysfs, bdf),
             vec!["0000:00:04.1 is bound to nvme".to_string()]
         );
         let missing: Bdf = "00:1f.0".parse().unwrap();
-        assert!(matches!(s.driver(missing), Err(Error::NoDevice { .. })));
-        assert!(matches!(
-            s.iommu_group(missing),
-            Err(Error::NoDevice { .. })
-        ));
+        let no_device = |r: Result<_, pcibox_sysfs::Error>| {
+            matches!(r, Err(pcibox_sysfs::Error::NoDevice { .. }))
+        };
+        assert!(no_device(s.sysfs.driver(missing).map(drop)));
+        assert!(no_device(s.sysfs.iommu_group(missing).map(drop)));
+        // Through this crate's error, as claim and open report it.
+        let e = s.claim(missing).unwrap_err();
+        assert!(
+            matches!(e, Error::Sysfs(pcibox_sysfs::Error::NoDevice { .. })),
+            "{e:?}"
+        );
+        assert_eq!(e.to_string(), "0000:00:1f.0: no such PCI device");
         std::fs::remove_dir_all(root).unwrap();
     }
 
