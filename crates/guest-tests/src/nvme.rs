@@ -464,9 +464,16 @@ fn errors(ctx: &Ctx) -> Outcome {
 
 fn bench(ctx: &Ctx) -> Outcome {
     guest::bind_vfio(NVME_BDF)?;
-    for extra in [&[][..], &["--queues", "2"][..], &["--queues", "2", "--threads", "2"][..], &["--polled"][..]] {
+    // Global options, then bench's own.
+    for (extra, threads) in [
+        (&[][..], &[][..]),
+        (&["--queues", "2"][..], &[][..]),
+        (&["--queues", "2"][..], &["--threads", "2"][..]),
+        (&["--polled"][..], &[][..]),
+    ] {
         let mut args = extra.to_vec();
         args.extend_from_slice(&["bench", "--seconds", "3", "--qd", "1,32"]);
+        args.extend_from_slice(threads);
         let text = pcibox(ctx, &args)?;
         println!("{text}");
         args.push("--json");
@@ -476,7 +483,7 @@ fn bench(ctx: &Ctx) -> Outcome {
         ensure_eq!(rows.len(), 2, "one row per queue depth");
         for r in rows {
             ensure!(r["iops"].as_f64().is_some_and(|x| x > 0.0), "no I/O completed: {r}");
-            if extra.contains(&"--threads") {
+            if !threads.is_empty() {
                 // Two threads, each at the row's depth on its own queue.
                 let qd = r["qd"].as_u64().unwrap_or(0);
                 ensure_eq!(r["max_in_flight"].as_u64(), Some(2 * qd), "in flight over both threads: {r}");
