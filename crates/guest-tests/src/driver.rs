@@ -157,6 +157,20 @@ pub struct Served {
     sockets: Vec<String>,
 }
 
+/// Whether the kernel lists a listening Unix socket bound to `path` (`/proc/net/unix`: the
+/// flags column has `__SO_ACCEPTCON`, 0x10000).
+fn listening(path: &str) -> bool {
+    let Ok(table) = std::fs::read_to_string("/proc/net/unix") else {
+        return false;
+    };
+    table.lines().skip(1).any(|line| {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        cols.len() >= 8
+            && cols[7] == path
+            && u32::from_str_radix(cols[3], 16).is_ok_and(|flags| flags & 0x1_0000 != 0)
+    })
+}
+
 impl Served {
     /// Serves `bdf` on `/run/pcibox/NAME.sock` (mode 666) for `sessions` clients (`None`: until
     /// stopped) and waits for the socket.
@@ -190,9 +204,13 @@ impl Served {
             sockets,
         };
         let socks = served.sockets.clone();
-        let res = guest::wait_for("the serve-device sockets", Duration::from_secs(20), || {
-            socks.iter().all(|s| Path::new(s).exists())
-        });
+        // A socket file appears at bind(), a moment before listen(): until then a connect is
+        // refused. Wait for the kernel to list every socket as listening.
+        let res = guest::wait_for(
+            "the serve-device sockets to listen",
+            Duration::from_secs(20),
+            || socks.iter().all(|s| listening(s)),
+        );
         if let Err(e) = res {
             if let Some(c) = &mut served.child {
                 let _ = c.kill();

@@ -9,7 +9,7 @@ use crate::guest::{self, NVME_BDF, PCI_SERIAL_BDF, VIRTIO_NET_BDF};
 use crate::test::{Context, Ctx, Disk, Needs, Outcome, Test};
 use crate::{ensure, ensure_eq, fail};
 use partition_table::{sfdisk, sgdisk};
-use pcibox_nvme::{pattern, Controller, Error, OpKind, Options, Transfer};
+use pcibox_nvme::{pattern, Controller, Error, IoQueue, OpKind, Options, RunStats, Transfer};
 use std::time::Duration;
 
 pub const TESTS: &[Test] = &[
@@ -56,6 +56,12 @@ pub const TESTS: &[Test] = &[
         needs: Needs::DEFAULT.timeout_s(120).twin_over_vfio_user(),
     },
     Test {
+        name: "nvme-queue-threads",
+        about: "two threads, each with an I/O queue handle of its own, write and verify at QD8 at once; the kernel's nvme driver reads both patterns",
+        run: queue_threads,
+        needs: Needs::DEFAULT.timeout_s(90).twin_over_vfio_user(),
+    },
+    Test {
         name: "nvme-errors",
         about: "past-the-end, zero-length and unaligned transfers fail clearly; the controller keeps working",
         run: errors,
@@ -83,7 +89,7 @@ pub const TESTS: &[Test] = &[
         name: "nvme-bench",
         about: "4 KiB random-read IOPS at QD1 and QD32 with completions per interrupt (informative under TCG)",
         run: bench,
-        needs: Needs::DEFAULT.timeout_s(90).twin_over_vfio_user(),
+        needs: Needs::DEFAULT.timeout_s(120).twin_over_vfio_user(),
     },
 ];
 
@@ -325,6 +331,77 @@ fn verify_qd32(ctx: &Ctx) -> Outcome {
     Ok(())
 }
 
+/// One thread's share of `queue_threads`: `blocks` blocks at `lba` written with the pattern of
+/// `seed` (8 blocks per command, 8 in flight) and read back into a second buffer.
+fn queue_worker(q: &mut IoQueue, seed: u64, lba: u64, blocks: u64) -> Result<(RunStats, RunStats), String> {
+    let chain = |e: Error| pcibox_kit::Chain(&e).to_string();
+    let len = blocks as usize * 512;
+    let out = q.alloc_buffer(len).map_err(chain)?;
+    let back = q.alloc_buffer(len).map_err(chain)?;
+    let mut data = vec![0u8; len];
+    pattern::fill(seed, lba, 512, &mut data);
+    out.write(0, &data).map_err(|e| pcibox_kit::Chain(&e).to_string())?;
+    let t = |kind| Transfer::new(kind, lba, blocks).blocks_per_cmd(8).depth(8);
+    let w = q.transfer_dma(t(OpKind::Write), &out).map_err(chain)?;
+    let r = q.transfer_dma(t(OpKind::Read), &back).map_err(chain)?;
+    match pattern::first_mismatch(seed, lba, 512, &back.to_vec()) {
+        None => Ok((w, r)),
+        Some(i) => Err(format!("queue {}: LBA {} read back differs", q.qid(), lba + i)),
+    }
+}
+
+fn queue_threads(ctx: &Ctx) -> Outcome {
+    guest::bind_vfio(NVME_BDF)?;
+    let device = ctx.driver.open(NVME_BDF)?;
+    let opts = Options { io_queues: 2, ..Options::default() };
+    let mut ctrl = Controller::new(device, &opts).context("controller")?;
+    let queues = ctrl.take_io_queues();
+    ensure_eq!(queues.len(), 2, "queue handles");
+    ensure_eq!(ctrl.io_queues(), 0, "queues left in the controller");
+    // 2048 blocks (1 MiB) per thread: 256 writes and 256 reads each, both threads at once.
+    let ranges = [(41u64, 7000u64), (42, 9100)];
+    let start = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let workers: Vec<_> = queues
+        .into_iter()
+        .zip(ranges)
+        .map(|(mut q, (seed, lba))| {
+            let start = start.clone();
+            std::thread::spawn(move || {
+                start.wait();
+                let t0 = std::time::Instant::now();
+                let r = queue_worker(&mut q, seed, lba, 2048);
+                (q, t0, std::time::Instant::now(), r)
+            })
+        })
+        .collect();
+    let mut spans = Vec::new();
+    for w in workers {
+        let (q, t0, t1, r) = w.join().map_err(|_| crate::test::Failure::new("queue thread panicked"))?;
+        let (wr, rd) = r.map_err(crate::test::Failure::new)?;
+        println!(
+            "queue {} (vector {:?}): write {} commands {} interrupts, read {} commands {} interrupts, {:?}",
+            q.qid(), q.vector(), wr.completions, wr.interrupts, rd.completions, rd.interrupts, t1 - t0
+        );
+        ensure_eq!((wr.completions, rd.completions), (256, 256), "commands on queue {}", q.qid());
+        ensure!(rd.max_in_flight == 8, "queue {}: depth 8 never reached: {rd:?}", q.qid());
+        ensure!(q.vector().is_some() && rd.interrupts > 0, "queue {}: no MSI-X on its own vector", q.qid());
+        spans.push((t0, t1));
+    }
+    ensure!(spans[0].0 < spans[1].1 && spans[1].0 < spans[0].1, "the two threads never ran at the same time");
+    ensure!(ctrl.stats().completions >= 1024, "controller counters: {:?}", ctrl.stats());
+    drop(ctrl);
+    // The guest kernel's own driver reads what the two queues wrote.
+    let dev = back_to_kernel(ctx)?;
+    let data = std::fs::read(&dev).context(&dev)?;
+    for (seed, lba) in ranges {
+        let bytes = &data[lba as usize * 512..(lba as usize + 2048) * 512];
+        if let Some(i) = pattern::first_mismatch(seed, lba, 512, bytes) {
+            fail!("{dev}: LBA {} does not hold the pattern queue thread {seed} wrote", lba + i);
+        }
+    }
+    Ok(())
+}
+
 fn errors(ctx: &Ctx) -> Outcome {
     guest::bind_vfio(NVME_BDF)?;
     let cap: u64 = serde_json::from_str::<serde_json::Value>(&pcibox(ctx, &["identify", "--json"])?)
@@ -387,9 +464,16 @@ fn errors(ctx: &Ctx) -> Outcome {
 
 fn bench(ctx: &Ctx) -> Outcome {
     guest::bind_vfio(NVME_BDF)?;
-    for extra in [&[][..], &["--queues", "2"][..], &["--polled"][..]] {
+    // Global options, then bench's own.
+    for (extra, threads) in [
+        (&[][..], &[][..]),
+        (&["--queues", "2"][..], &[][..]),
+        (&["--queues", "2"][..], &["--threads", "2"][..]),
+        (&["--polled"][..], &[][..]),
+    ] {
         let mut args = extra.to_vec();
         args.extend_from_slice(&["bench", "--seconds", "3", "--qd", "1,32"]);
+        args.extend_from_slice(threads);
         let text = pcibox(ctx, &args)?;
         println!("{text}");
         args.push("--json");
@@ -399,6 +483,11 @@ fn bench(ctx: &Ctx) -> Outcome {
         ensure_eq!(rows.len(), 2, "one row per queue depth");
         for r in rows {
             ensure!(r["iops"].as_f64().is_some_and(|x| x > 0.0), "no I/O completed: {r}");
+            if !threads.is_empty() {
+                // Two threads, each at the row's depth on its own queue.
+                let qd = r["qd"].as_u64().unwrap_or(0);
+                ensure_eq!(r["max_in_flight"].as_u64(), Some(2 * qd), "in flight over both threads: {r}");
+            }
         }
     }
     Ok(())

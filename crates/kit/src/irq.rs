@@ -154,17 +154,29 @@ impl Interrupts {
     /// limit). Returns the index of the first vector that fired, having
     /// consumed its signals (see [`Vector::poll`]); `None` on timeout.
     pub fn wait_any(&self, timeout: Option<Duration>) -> Result<Option<usize>> {
+        let all: Vec<usize> = (0..self.vectors.len()).collect();
+        self.wait_some(&all, timeout)
+    }
+
+    /// Like [`Interrupts::wait_any`], but only vectors `which` (indices;
+    /// others and out-of-range ones are left alone, their signals not
+    /// consumed): for a thread that owns some vectors while other threads
+    /// wait on the rest.
+    pub fn wait_some(&self, which: &[usize], timeout: Option<Duration>) -> Result<Option<usize>> {
         let deadline = timeout.map(|t| Instant::now() + t);
+        let chosen: Vec<(usize, &Vector)> = which
+            .iter()
+            .filter_map(|&i| self.vectors.get(i).map(|v| (i, v)))
+            .collect();
         loop {
-            for (i, v) in self.vectors.iter().enumerate() {
+            for &(i, v) in &chosen {
                 if v.poll()? > 0 {
                     return Ok(Some(i));
                 }
             }
-            let mut pfds: Vec<PollFd<'_>> = self
-                .vectors
+            let mut pfds: Vec<PollFd<'_>> = chosen
                 .iter()
-                .map(|v| PollFd::new(&v.fd, PollFlags::IN))
+                .map(|(_, v)| PollFd::new(&v.fd, PollFlags::IN))
                 .collect();
             if !poll_until(&mut pfds, deadline)? {
                 return Ok(None);

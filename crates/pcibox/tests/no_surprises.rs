@@ -280,6 +280,12 @@ fn arguments_are_checked_before_the_device_is_opened() {
             2,
             &["--queues"],
         ),
+        (&["bench", "--threads", "0"], 2, &["--threads"]),
+        (
+            &["--queues", "2", "bench", "--threads", "3"],
+            1,
+            &["--threads 3 needs as many queues (--queues 2)"],
+        ),
         (
             &["write", "zero", "8", "--seed", "1", "--yes"],
             2,

@@ -2,7 +2,7 @@
 //! and session thread, clients of different devices are served at the same time, and SIGTERM
 //! ends every live session with its cleanup.
 //!
-//! The devices are fakes (`pcibox_kit::fake`) served over vfio-user in this process, so the
+//! The devices are fakes (`pcibox_model::fake`) served over vfio-user in this process, so the
 //! `vfio-user:` devices `serve-device` opens are clients of those, and what its sessions leave
 //! on the device (interrupts, DMA mappings, resets) is visible on the fakes.
 

@@ -1,11 +1,12 @@
-//! smoltcp glue: a [`phy::Device`] over the driver, and DHCPv4 and ICMP echo
-//! built from smoltcp's sockets (no hand-written DHCP client).
+//! DHCPv4 and ICMP echo built from smoltcp's sockets (no hand-written DHCP
+//! client), over the driver through [`NetDevice`] (`phy.rs`).
 
 use crate::error::{Error, Result};
 use crate::nic::E1000e;
+use crate::phy::NetDevice;
 use serde::Serialize;
 use smoltcp::iface::{Config as IfaceConfig, Interface, SocketSet};
-use smoltcp::phy::{self, ChecksumCapabilities, DeviceCapabilities, Medium};
+use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::socket::{dhcpv4, icmp};
 use smoltcp::time::Instant as SmolInstant;
 use smoltcp::wire::{
@@ -13,163 +14,11 @@ use smoltcp::wire::{
     EthernetRepr, HardwareAddress, Icmpv4Packet, Icmpv4Repr, IpAddress, IpCidr, Ipv4Address,
     Ipv4Cidr,
 };
-use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-/// Frames taken from the receive ring per refill.
-const RX_BATCH: usize = 32;
-
-/// A smoltcp device over an [`E1000e`]. Received frames are taken from the
-/// ring in batches and queued; each transmit token sends one frame.
-#[derive(Debug)]
-pub struct NetDevice<'a> {
-    nic: &'a mut E1000e,
-    rxq: VecDeque<Vec<u8>>,
-    /// The first driver error a token met (tokens cannot return errors).
-    error: Option<Error>,
-    /// Frames smoltcp gave us that could not be queued.
-    pub tx_dropped: u64,
-}
-
-impl<'a> NetDevice<'a> {
-    /// Wraps a driver.
-    pub fn new(nic: &'a mut E1000e) -> Self {
-        NetDevice {
-            nic,
-            rxq: VecDeque::new(),
-            error: None,
-            tx_dropped: 0,
-        }
-    }
-
-    /// The driver underneath.
-    pub fn nic(&mut self) -> &mut E1000e {
-        self.nic
-    }
-
-    /// Returns (and clears) the first error a token met.
-    pub fn take_error(&mut self) -> Result<()> {
-        match self.error.take() {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
-    }
-
-    /// Waits up to `timeout` for the device (interrupt, or a completed
-    /// receive descriptor when polling). Returns at once if frames are queued.
-    pub fn wait(&mut self, timeout: Duration) -> Result<()> {
-        if !self.rxq.is_empty() || self.nic.rx_ready()? {
-            return Ok(());
-        }
-        self.nic.wait(timeout)?;
-        Ok(())
-    }
-
-    fn refill(&mut self) {
-        let q = &mut self.rxq;
-        if let Err(e) = self
-            .nic
-            .receive_batch(RX_BATCH, &mut |f| q.push_back(f.to_vec()))
-        {
-            self.error.get_or_insert(e);
-        }
-    }
-}
-
-/// A received frame.
-#[derive(Debug)]
-pub struct RxToken(Vec<u8>);
-
-impl phy::RxToken for RxToken {
-    fn consume<R, F>(self, f: F) -> R
-    where
-        F: FnOnce(&[u8]) -> R,
-    {
-        f(&self.0)
-    }
-}
-
-/// Permission to send one frame.
-#[derive(Debug)]
-pub struct TxToken<'b> {
-    nic: &'b mut E1000e,
-    error: &'b mut Option<Error>,
-    dropped: &'b mut u64,
-}
-
-impl phy::TxToken for TxToken<'_> {
-    fn consume<R, F>(self, len: usize, f: F) -> R
-    where
-        F: FnOnce(&mut [u8]) -> R,
-    {
-        let mut frame = vec![0u8; len];
-        let r = f(&mut frame);
-        // The ring may be full for a moment: reclaim and retry briefly.
-        let mut sent = false;
-        for _ in 0..100 {
-            match self.nic.transmit_batch(&[&frame]) {
-                Ok(1) => {
-                    sent = true;
-                    break;
-                }
-                Ok(_) => std::thread::sleep(Duration::from_micros(100)),
-                Err(e) => {
-                    self.error.get_or_insert(e);
-                    break;
-                }
-            }
-        }
-        if !sent {
-            *self.dropped += 1;
-        }
-        r
-    }
-}
-
-impl phy::Device for NetDevice<'_> {
-    type RxToken<'b>
-        = RxToken
-    where
-        Self: 'b;
-    type TxToken<'b>
-        = TxToken<'b>
-    where
-        Self: 'b;
-
-    fn receive(&mut self, _now: SmolInstant) -> Option<(RxToken, TxToken<'_>)> {
-        if self.rxq.is_empty() {
-            self.refill();
-        }
-        let frame = self.rxq.pop_front()?;
-        Some((
-            RxToken(frame),
-            TxToken {
-                nic: self.nic,
-                error: &mut self.error,
-                dropped: &mut self.tx_dropped,
-            },
-        ))
-    }
-
-    fn transmit(&mut self, _now: SmolInstant) -> Option<TxToken<'_>> {
-        Some(TxToken {
-            nic: self.nic,
-            error: &mut self.error,
-            dropped: &mut self.tx_dropped,
-        })
-    }
-
-    fn capabilities(&self) -> DeviceCapabilities {
-        let mut caps = DeviceCapabilities::default();
-        caps.medium = Medium::Ethernet;
-        caps.max_transmission_unit = 1514;
-        caps
-    }
-}
-
 fn new_iface(dev: &mut NetDevice<'_>) -> Interface {
-    let mac = dev.nic.mac().0;
+    let mac = dev.nic().mac().0;
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)

@@ -1,12 +1,15 @@
-//! The driver proper: bring-up, link, batch receive/transmit, interrupts,
-//! statistics and quiesce-before-teardown.
+//! The driver proper: bring-up, link, batch receive/transmit, interrupts and
+//! waiting, statistics and quiesce-before-teardown. The per-frame interface
+//! is in `frames.rs`.
 
 use crate::error::{Error, Result};
+use crate::frames::{Ready, Rx, Tx};
 use crate::rings::{RxBatch, RxRing, TxRing};
 use crate::stats::Stats;
 use e1000_spec::regs::{self, Ctrl, CtrlExt, Interrupts as Cause, Ivar, Rctl, Status, Tctl};
 use e1000_spec::{mac_from_eeprom_words, mac_from_ral_rah, ral_rah_from_mac, MacAddress};
 use pcibox_kit::{Device, Interrupts, IrqKind, Region};
+use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
 
 /// Intel's PCI vendor ID.
@@ -323,13 +326,11 @@ impl E1000e {
         }
     }
 
-    /// Receives up to `max` frames, handing each to `sink` (a copy out of
-    /// the DMA buffer, which goes straight back to the device).
+    /// Receives up to `max` frames, handing each to `sink` (lent from the
+    /// receive staging buffer, see [`E1000e::rx`]), and gives the slots back
+    /// with one RDT write.
     pub fn receive_batch(&mut self, max: usize, sink: &mut dyn FnMut(&[u8])) -> Result<RxBatch> {
-        let batch = self.rx.clean(&self.regs, max, sink)?;
-        self.stats.rx_frames += batch.frames as u64;
-        self.stats.rx_errors += batch.errors as u64;
-        Ok(batch)
+        self.rx.clean(&self.regs, max, sink)
     }
 
     /// A receive descriptor is waiting (without taking it).
@@ -340,13 +341,16 @@ impl E1000e {
     /// Queues as many `frames` as fit in the transmit ring with one doorbell
     /// write; returns how many were queued (the rest did not fit).
     pub fn transmit_batch(&mut self, frames: &[&[u8]]) -> Result<usize> {
-        let n = self.tx.push(&self.regs, frames)?;
-        self.stats.tx_frames += n as u64;
-        self.stats.tx_bytes += frames[..n].iter().map(|f| f.len() as u64).sum::<u64>();
-        if n < frames.len() {
-            self.stats.tx_ring_full += 1;
-        }
-        Ok(n)
+        self.tx.push(&self.regs, frames)
+    }
+
+    /// The receive and transmit halves, to use both at once (a smoltcp
+    /// token pair, a bridge moving frames between two devices).
+    pub fn split(&mut self) -> (Rx<'_>, Tx<'_>) {
+        (
+            Rx::new(&mut self.rx, &self.regs),
+            Tx::new(&mut self.tx, &self.regs),
+        )
     }
 
     /// Reclaims completed transmit descriptors; returns how many are still
@@ -362,8 +366,10 @@ impl E1000e {
     }
 
     /// Waits up to `timeout` for an interrupt (MSI-X/INTx) or, polling, for
-    /// a receive descriptor to complete. Acknowledges and re-arms.
+    /// a receive descriptor to complete. Acknowledges and re-arms. Received
+    /// slots not yet given back go back to the device first.
     pub fn wait(&mut self, timeout: Duration) -> Result<Wake> {
+        self.rx.give_back(&self.regs)?;
         match self.mode {
             IrqMode::Msix { .. } | IrqMode::Intx => {
                 let fired = match &self.irq {
@@ -391,6 +397,66 @@ impl E1000e {
                     std::thread::sleep(left.min(Duration::from_micros(200)));
                 }
             }
+        }
+    }
+
+    /// Waits up to `timeout` until `what` is ready: a received descriptor to
+    /// take ([`E1000e::rx`]), a free transmit slot ([`E1000e::tx`]), or
+    /// either. Sleeps on the interrupt vectors (MSI-X: receive, transmit and
+    /// other causes; INTx) or polls the descriptors every 200 µs. Every
+    /// interrupt that fired is consumed and serviced first, so with a zero
+    /// `timeout` this is also what an event loop calls when one of
+    /// [`E1000e::interrupt_fds`] is readable. Received slots not yet given
+    /// back go back to the device first. Returns whether `what` is ready.
+    pub fn wait_for(&mut self, what: Ready, timeout: Duration) -> Result<bool> {
+        self.rx.give_back(&self.regs)?;
+        let start = Instant::now();
+        loop {
+            let ready = match what {
+                Ready::Rx => self.rx.ready()?,
+                Ready::TxSpace => self.tx.space()? > 0,
+                Ready::Either => self.rx.ready()? || self.tx.space()? > 0,
+            };
+            let left = timeout.saturating_sub(start.elapsed());
+            if ready || left.is_zero() {
+                // Leave no vector readable behind (an event loop would spin).
+                self.acknowledge()?;
+                return Ok(ready);
+            }
+            match &self.irq {
+                Some(irq) => {
+                    if irq.wait_any(Some(left))?.is_some() {
+                        self.service()?;
+                    }
+                }
+                None => std::thread::sleep(left.min(Duration::from_micros(200))),
+            }
+        }
+    }
+
+    /// Consumes every vector that fired (without blocking) and services the
+    /// device once if any did.
+    fn acknowledge(&mut self) -> Result<()> {
+        let Some(irq) = &self.irq else {
+            return Ok(());
+        };
+        let mut fired = false;
+        while irq.wait_any(Some(Duration::ZERO))?.is_some() {
+            fired = true;
+        }
+        if fired {
+            self.service()?;
+        }
+        Ok(())
+    }
+
+    /// The interrupt vectors' eventfds (none when polling), for an event
+    /// loop: when one is readable, call [`E1000e::wait_for`] with a zero
+    /// timeout.
+    pub fn interrupt_fds(&self) -> Vec<BorrowedFd<'_>> {
+        match &self.irq {
+            Some(irq) => irq.vectors().iter().map(|v| v.fd()).collect(),
+            None => Vec::new(),
         }
     }
 
@@ -435,6 +501,11 @@ impl E1000e {
             };
             *self.stats.hw.entry(s.name.to_string()).or_insert(0) += v;
         }
+        self.stats.rx_frames = self.rx.frames;
+        self.stats.rx_errors = self.rx.errors;
+        self.stats.tx_frames = self.tx.frames;
+        self.stats.tx_bytes = self.tx.bytes;
+        self.stats.tx_ring_full = self.tx.ring_full;
         self.stats.vector_counts = match &self.irq {
             Some(irq) => irq.vectors().iter().map(|v| v.count()).collect(),
             None => Vec::new(),

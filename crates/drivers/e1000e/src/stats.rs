@@ -29,7 +29,8 @@ pub struct Stats {
     pub tx_frames: u64,
     /// Bytes queued for transmission.
     pub tx_bytes: u64,
-    /// Transmit batches that did not fit the ring completely.
+    /// Times a frame found the transmit ring full (a batch counts once: its
+    /// rest is not tried).
     pub tx_ring_full: u64,
     /// Link status change interrupts.
     pub link_changes: u64,

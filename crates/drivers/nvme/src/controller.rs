@@ -2,14 +2,17 @@
 //! queue, IDENTIFY, the number of queues, and I/O queue pairs bound to MSI-X vectors.
 
 use crate::error::{Error, Result};
+use crate::ioqueue::{Geometry, Shared};
 use crate::queue::{Done, QueuePair};
 use crate::{Options, Stats, PAGE_SIZE};
 use nvme_spec::command::cns;
 use nvme_spec::identify::parse_namespace_list;
 use nvme_spec::regs::{offset, Aqa, Cap, Cc, Csts, Shutdown, ShutdownStatus, Version};
 use nvme_spec::{Command, IdentifyController, IdentifyData, IdentifyNamespace, IDENTIFY_SIZE};
-use pcibox_kit::{Chain, Device, Interrupts, IrqKind, Region};
+use pcibox_kit::{Chain, Device, DmaBuffer, Interrupts, IrqKind, Region};
 use serde::Serialize;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Admin queue entries.
@@ -24,25 +27,42 @@ pub struct Namespace {
     pub info: IdentifyNamespace,
 }
 
-/// A running NVMe controller. Dropping it shuts the controller down (CC.SHN, then CC.EN = 0)
-/// before its queues and buffers are released.
+/// A running NVMe controller: admin work, teardown, and I/O on the queues it holds. Each I/O
+/// queue can be taken out as an [`IoQueue`](crate::IoQueue) handle for another thread.
+/// Dropping it shuts the controller down (CC.SHN, then CC.EN = 0) before its queues and buffers
+/// are released; the kit `Device` goes when the last handle does.
 #[derive(Debug)]
 pub struct Controller {
-    pub(crate) bar: Region,
     pub(crate) cap: Cap,
     pub(crate) version: Version,
     pub(crate) admin: QueuePair,
+    /// The I/O queues not taken as handles.
     pub(crate) io: Vec<QueuePair>,
-    pub(crate) irqs: Option<Interrupts>,
+    /// Queues whose deletion failed: never used again, memory kept until shutdown.
+    pub(crate) retired: Vec<QueuePair>,
     pub(crate) identify: IdentifyController,
     pub(crate) namespace: Option<Namespace>,
-    pub(crate) max_transfer: usize,
-    pub(crate) timeout: Duration,
-    pub(crate) stats: Stats,
-    pub(crate) bounce: Option<pcibox_kit::DmaBuffer>,
+    pub(crate) bounce: Option<DmaBuffer>,
     pub(crate) bounds_check: bool,
-    // Last: dropped after every buffer and mapping above.
-    pub(crate) device: Device,
+    // Last: BAR0, vectors and the device, shared with the handles.
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// Disables the controller if bring-up fails half way, before the memory it was given goes.
+struct DisableOnError<'a> {
+    bar: &'a Region,
+    cap: Cap,
+    armed: bool,
+}
+
+impl Drop for DisableOnError<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            if let Err(e) = disable(self.bar, self.cap) {
+                tracing::warn!("NVMe disable after a failed bring-up: {}", Chain(&e));
+            }
+        }
+    }
 }
 
 impl Controller {
@@ -70,7 +90,17 @@ impl Controller {
         }
         let dstrd = cap.doorbell_stride();
         disable(&bar, cap)?;
-        let admin = QueuePair::new(&device, 0, ADMIN_ENTRIES, dstrd, false)?;
+        // Memory the controller is given lives in these locals until it is handed over; the
+        // guard, dropped first, disables the controller if anything below fails.
+        let mut admin = QueuePair::new(&device, 0, ADMIN_ENTRIES, dstrd, false)?;
+        let page = device.alloc_dma(IDENTIFY_SIZE)?;
+        let mut io = Vec::new();
+        let mut irqs = None;
+        let mut guard = DisableOnError {
+            bar: &bar,
+            cap,
+            armed: true,
+        };
         bar.write32(
             offset::AQA,
             Aqa {
@@ -91,135 +121,68 @@ impl Controller {
         wait_ready(&bar, cap, true)?;
         tracing::debug!(%version, cap = format_args!("{:#x}", cap.0), "controller enabled");
 
-        let mut ctrl = Controller {
-            bar,
-            cap,
-            version,
-            admin,
-            io: Vec::new(),
-            irqs: None,
-            identify: IdentifyController {
-                vid: 0,
-                ssvid: 0,
-                serial: String::new(),
-                model: String::new(),
-                firmware: String::new(),
-                ieee_oui: 0,
-                mdts: 0,
-                cntlid: 0,
-                version: 0,
-                oacs: 0,
-                sqes: 0,
-                cqes: 0,
-                maxcmd: 0,
-                nn: 0,
-                oncs: 0,
-                volatile_write_cache: false,
-                subnqn: String::new(),
-            },
-            namespace: None,
-            max_transfer: PAGE_SIZE,
-            timeout: opts.timeout,
-            stats: Stats::default(),
-            bounce: None,
-            bounds_check: true,
-            device,
-        };
-        let page = ctrl.device.alloc_dma(IDENTIFY_SIZE)?;
-        ctrl.admin_command(
+        let mut admin_cmd = |cmd, name| admin_command(&bar, &mut admin, opts.timeout, cmd, name);
+        admin_cmd(
             Command::identify(cns::CONTROLLER, 0, page.iova()),
             "IDENTIFY",
         )?;
-        ctrl.identify = IdentifyController::parse(&IdentifyData::new_checked(page.to_vec())?)?;
+        let identify = IdentifyController::parse(&IdentifyData::new_checked(page.to_vec())?)?;
         // PRP lists here hold up to 512 entries (one page, no chaining): cap the transfer there.
-        let limit = ctrl
-            .identify
+        let max_transfer = identify
             .max_transfer(cap.min_page_size())
             .unwrap_or(u64::MAX)
-            .min(512 * PAGE_SIZE as u64);
-        ctrl.max_transfer = limit as usize;
+            .min(512 * PAGE_SIZE as u64) as usize;
 
         page.zero();
-        ctrl.admin_command(
+        admin_cmd(
             Command::identify(cns::ACTIVE_NAMESPACES, 0, page.iova()),
             "IDENTIFY",
         )?;
         let nsids = parse_namespace_list(&IdentifyData::new_checked(page.to_vec())?);
+        let mut namespace = None;
         if let Some(&nsid) = nsids.first() {
             page.zero();
-            ctrl.admin_command(
+            admin_cmd(
                 Command::identify(cns::NAMESPACE, nsid, page.iova()),
                 "IDENTIFY",
             )?;
             let info = IdentifyNamespace::parse(&IdentifyData::new_checked(page.to_vec())?)?;
-            ctrl.namespace = Some(Namespace { nsid, info });
+            namespace = Some(Namespace { nsid, info });
         }
         if opts.io_queues > 0 {
-            ctrl.create_io_queues(opts)?;
+            create_io_queues(&device, cap, opts, &mut admin_cmd, &mut io, &mut irqs)?;
         }
-        Ok(ctrl)
-    }
-
-    fn create_io_queues(&mut self, opts: &Options) -> Result<()> {
-        let done = self.admin_command(
-            Command::set_number_of_queues(opts.io_queues, opts.io_queues),
-            "SET FEATURES",
-        )?;
-        // DW0: completion queues granted (31:16) and submission queues (15:0), 0-based.
-        let granted_sq = (done.dw0 & 0xffff) as u16 + 1;
-        let granted_cq = (done.dw0 >> 16) as u16 + 1;
-        let n = opts.io_queues.min(granted_sq).min(granted_cq);
-        if n < opts.io_queues {
-            tracing::warn!(
-                asked = opts.io_queues,
-                granted = n,
-                "fewer I/O queues granted"
-            );
-        }
-        let polled = opts.polled || !self.setup_msix(n)?;
-        let entries = opts
-            .queue_entries
-            .clamp(2, self.cap.max_queue_entries().min(4096) as u16);
-        for qid in 1..=n {
-            let mut qp =
-                QueuePair::new(&self.device, qid, entries, self.cap.doorbell_stride(), true)?;
-            let vector = if polled { None } else { Some(qid as usize) };
-            self.admin_command(
-                Command::create_io_cq(
-                    qid,
-                    entries,
-                    qp.cq_iova(),
-                    vector.unwrap_or(0) as u16,
-                    vector.is_some(),
-                ),
-                "CREATE I/O CQ",
-            )?;
-            self.admin_command(
-                Command::create_io_sq(qid, entries, qp.sq_iova(), qid),
-                "CREATE I/O SQ",
-            )?;
-            qp.vector = vector;
-            self.io.push(qp);
-        }
-        Ok(())
-    }
-
-    /// Enables 1 + `n` MSI-X vectors (vector 0 for the admin queue, which is polled anyway, and
-    /// one per I/O queue). Returns false, with a warning, when the device has too few.
-    fn setup_msix(&mut self, n: u16) -> Result<bool> {
-        let info = match self.device.irq_info(IrqKind::Msix) {
-            Ok(i) => i,
-            Err(e) => {
-                tracing::warn!("MSI-X unavailable, polling: {}", Chain(&e));
-                return Ok(false);
-            }
-        };
-        if info.count < n as u32 + 1 || !info.eventfd {
-            tracing::warn!(vectors = info.count, "too few MSI-X vectors: polling");
-            return Ok(false);
-        }
-        self.irqs = Some(self.device.enable_interrupts(IrqKind::Msix, n as u32 + 1)?);
-        Ok(true)
+        guard.armed = false;
+        drop(guard);
+        let geometry = namespace.as_ref().map(|n| Geometry {
+            nsid: n.nsid,
+            block_size: n.info.block_size(),
+            capacity: n.info.nsze,
+        });
+        Ok(Controller {
+            cap,
+            version,
+            admin,
+            io,
+            retired: Vec::new(),
+            identify,
+            namespace,
+            bounce: None,
+            bounds_check: true,
+            shared: Arc::new(Shared {
+                bar,
+                irqs,
+                geometry,
+                max_transfer,
+                timeout: opts.timeout,
+                closed: AtomicBool::new(false),
+                parked: Mutex::new(Vec::new()),
+                completions: AtomicU64::new(0),
+                interrupts: AtomicU64::new(0),
+                out_of_order: AtomicU64::new(0),
+                device,
+            }),
+        })
     }
 
     /// Submits an admin command and polls for its completion.
@@ -228,51 +191,16 @@ impl Controller {
         cmd: Command,
         name: &'static str,
     ) -> Result<nvme_spec::Completion> {
-        let cid = self.admin.reserve().ok_or_else(|| {
-            Error::Protocol("admin queue: every command id is busy (earlier timeouts)".into())
-        })?;
-        self.admin.submit(&self.bar, cmd, cid, name)?;
-        let start = Instant::now();
-        let mut done: Vec<Done> = Vec::new();
-        loop {
-            self.admin.reap(&self.bar, &mut done)?;
-            if let Some(d) = done.iter().find(|d| d.cid == cid) {
-                let c = d.completion;
-                if !c.status.is_success() {
-                    return Err(Error::Status {
-                        command: name,
-                        qid: 0,
-                        cid,
-                        status: c.status,
-                    });
-                }
-                return Ok(c);
-            }
-            done.clear();
-            self.check_alive()?;
-            if start.elapsed() >= self.timeout {
-                self.admin.abandon_all();
-                return Err(Error::Timeout {
-                    command: name,
-                    qid: 0,
-                    cid,
-                    after: start.elapsed(),
-                });
-            }
-            std::thread::sleep(Duration::from_micros(50));
+        if self.shared.is_closed() {
+            return Err(Error::Closed);
         }
-    }
-
-    /// Fails when CSTS reports a fatal error or reads all ones.
-    pub(crate) fn check_alive(&self) -> Result<()> {
-        let csts = Csts(self.bar.read32(offset::CSTS)?);
-        if csts.is_all_ones() {
-            return Err(Error::Gone { register: "CSTS" });
-        }
-        if csts.fatal() {
-            return Err(Error::Fatal { csts: csts.0 });
-        }
-        Ok(())
+        admin_command(
+            &self.shared.bar,
+            &mut self.admin,
+            self.shared.timeout,
+            cmd,
+            name,
+        )
     }
 
     /// IDENTIFY controller data.
@@ -295,45 +223,56 @@ impl Controller {
         self.version
     }
 
-    /// Number of I/O queue pairs.
+    /// Number of I/O queue pairs the controller holds (not counting those taken as handles).
     pub fn io_queues(&self) -> usize {
-        self.io.len()
+        let parked = self
+            .shared
+            .parked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len();
+        self.io.len() + parked
     }
 
     /// Whether I/O completions are signalled by MSI-X (false: polled).
     pub fn uses_interrupts(&self) -> bool {
-        self.io.iter().any(|q| q.vector.is_some())
+        self.shared.irqs.is_some()
     }
 
     /// Largest transfer of one command, in bytes.
     pub fn max_transfer(&self) -> usize {
-        self.max_transfer
+        self.shared.max_transfer
     }
 
-    /// Counters since the controller was enabled.
+    /// Counters since the controller was enabled, over its own I/O and its handles'.
     pub fn stats(&self) -> Stats {
-        let mut s = self.stats;
-        s.out_of_order = self.io.iter().map(|q| q.out_of_order).sum();
-        s
+        let s = &self.shared;
+        Stats {
+            completions: s.completions.load(Ordering::Relaxed),
+            interrupts: s.interrupts.load(Ordering::Relaxed),
+            out_of_order: s.out_of_order.load(Ordering::Relaxed),
+        }
     }
 
     /// The kit device (e.g. to allocate DMA buffers for the `*_dma` calls).
     pub fn device(&self) -> &Device {
-        &self.device
+        &self.shared.device
     }
 
     /// Orderly shutdown: CC.SHN = normal, wait for SHST complete, then CC.EN = 0.
+    /// Handles fail with `Error::Closed` from now on.
     pub fn shutdown(&mut self) -> Result<()> {
-        let cc = Cc(self.bar.read32(offset::CC)?);
+        self.shared.closed.store(true, Ordering::Release);
+        let bar = &self.shared.bar;
+        let cc = Cc(bar.read32(offset::CC)?);
         if !cc.enabled() {
             return Ok(());
         }
-        self.bar
-            .write32(offset::CC, cc.with_shutdown(Shutdown::Normal).0)?;
+        bar.write32(offset::CC, cc.with_shutdown(Shutdown::Normal).0)?;
         let limit = Duration::from_millis(self.cap.timeout_ms().max(500));
         let start = Instant::now();
         loop {
-            let csts = Csts(self.bar.read32(offset::CSTS)?);
+            let csts = Csts(bar.read32(offset::CSTS)?);
             if csts.is_all_ones() || csts.shutdown_status() == ShutdownStatus::Complete {
                 break;
             }
@@ -343,7 +282,7 @@ impl Controller {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
-        disable(&self.bar, self.cap)
+        disable(bar, self.cap)
     }
 }
 
@@ -354,6 +293,134 @@ impl Drop for Controller {
             tracing::warn!("NVMe shutdown: {}", Chain(&e));
         }
     }
+}
+
+/// Submits an admin command on `admin` and polls for its completion.
+fn admin_command(
+    bar: &Region,
+    admin: &mut QueuePair,
+    timeout: Duration,
+    cmd: Command,
+    name: &'static str,
+) -> Result<nvme_spec::Completion> {
+    let cid = admin.reserve().ok_or_else(|| {
+        Error::Protocol("admin queue: every command id is busy (earlier timeouts)".into())
+    })?;
+    admin.submit(bar, cmd, cid, name)?;
+    let start = Instant::now();
+    let mut done: Vec<Done> = Vec::new();
+    loop {
+        admin.reap(bar, &mut done)?;
+        if let Some(d) = done.iter().find(|d| d.cid == cid) {
+            let c = d.completion;
+            if !c.status.is_success() {
+                return Err(Error::Status {
+                    command: name,
+                    qid: 0,
+                    cid,
+                    status: c.status,
+                });
+            }
+            return Ok(c);
+        }
+        done.clear();
+        check_alive(bar)?;
+        if start.elapsed() >= timeout {
+            admin.abandon_all();
+            return Err(Error::Timeout {
+                command: name,
+                qid: 0,
+                cid,
+                after: start.elapsed(),
+            });
+        }
+        std::thread::sleep(Duration::from_micros(50));
+    }
+}
+
+/// SET FEATURES Number of Queues, MSI-X (unless polled), and CREATE I/O CQ + SQ for each queue
+/// granted, into `io` and `irqs`.
+fn create_io_queues(
+    device: &Device,
+    cap: Cap,
+    opts: &Options,
+    admin_cmd: &mut impl FnMut(Command, &'static str) -> Result<nvme_spec::Completion>,
+    io: &mut Vec<QueuePair>,
+    irqs: &mut Option<Interrupts>,
+) -> Result<()> {
+    let done = admin_cmd(
+        Command::set_number_of_queues(opts.io_queues, opts.io_queues),
+        "SET FEATURES",
+    )?;
+    // DW0: completion queues granted (31:16) and submission queues (15:0), 0-based.
+    let granted_sq = (done.dw0 & 0xffff) as u16 + 1;
+    let granted_cq = (done.dw0 >> 16) as u16 + 1;
+    let n = opts.io_queues.min(granted_sq).min(granted_cq);
+    if n < opts.io_queues {
+        tracing::warn!(
+            asked = opts.io_queues,
+            granted = n,
+            "fewer I/O queues granted"
+        );
+    }
+    if !opts.polled {
+        *irqs = setup_msix(device, n)?;
+    }
+    let entries = opts
+        .queue_entries
+        .clamp(2, cap.max_queue_entries().min(4096) as u16);
+    for qid in 1..=n {
+        let mut qp = QueuePair::new(device, qid, entries, cap.doorbell_stride(), true)?;
+        let vector = irqs.as_ref().map(|_| qid as usize);
+        qp.vector = vector;
+        let (cq_iova, sq_iova) = (qp.cq_iova(), qp.sq_iova());
+        // Kept by the caller from here on, whatever the commands below do.
+        io.push(qp);
+        admin_cmd(
+            Command::create_io_cq(
+                qid,
+                entries,
+                cq_iova,
+                vector.unwrap_or(0) as u16,
+                vector.is_some(),
+            ),
+            "CREATE I/O CQ",
+        )?;
+        admin_cmd(
+            Command::create_io_sq(qid, entries, sq_iova, qid),
+            "CREATE I/O SQ",
+        )?;
+    }
+    Ok(())
+}
+
+/// Enables 1 + `n` MSI-X vectors (vector 0 for the admin queue, which is polled anyway, and one
+/// per I/O queue). `None`, with a warning, when the device has too few.
+fn setup_msix(device: &Device, n: u16) -> Result<Option<Interrupts>> {
+    let info = match device.irq_info(IrqKind::Msix) {
+        Ok(i) => i,
+        Err(e) => {
+            tracing::warn!("MSI-X unavailable, polling: {}", Chain(&e));
+            return Ok(None);
+        }
+    };
+    if info.count < n as u32 + 1 || !info.eventfd {
+        tracing::warn!(vectors = info.count, "too few MSI-X vectors: polling");
+        return Ok(None);
+    }
+    Ok(Some(device.enable_interrupts(IrqKind::Msix, n as u32 + 1)?))
+}
+
+/// Fails when CSTS reports a fatal error or reads all ones.
+pub(crate) fn check_alive(bar: &Region) -> Result<()> {
+    let csts = Csts(bar.read32(offset::CSTS)?);
+    if csts.is_all_ones() {
+        return Err(Error::Gone { register: "CSTS" });
+    }
+    if csts.fatal() {
+        return Err(Error::Fatal { csts: csts.0 });
+    }
+    Ok(())
 }
 
 /// Clears CC.EN and waits for CSTS.RDY to drop (within CAP.TO).

@@ -101,9 +101,19 @@ pub enum Error {
         /// The controller's (and PRP list's) limit.
         max: usize,
     },
-    /// No I/O queue exists (the controller was opened with none).
-    #[error("no I/O queues")]
+    /// No I/O queue to use: the controller was opened with none, or every one is taken as a
+    /// handle.
+    #[error("no I/O queues (none created, or all taken as handles)")]
     NoIoQueues,
+    /// The controller was shut down: its queue handles can do nothing more.
+    #[error("the controller is shut down")]
+    Closed,
+    /// A queue handle given to a controller it does not belong to.
+    #[error("I/O queue {qid} belongs to another controller")]
+    ForeignQueue {
+        /// The handle's queue ID.
+        qid: u16,
+    },
     /// No active namespace.
     #[error("the controller has no active namespace")]
     NoNamespace,

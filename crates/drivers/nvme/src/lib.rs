@@ -9,6 +9,9 @@
 //!   command and the NVMe status.
 //! - The block API ([`Controller::read`], [`Controller::write`], [`Controller::flush`],
 //!   [`Controller::block_size`], [`Controller::capacity`]) and `partition_table::BlockSource`.
+//! - [`IoQueue`]: one I/O queue pair as a `Send` handle ([`Controller::take_io_queue`]), with
+//!   the same block API, so several threads submit and complete on queues of their own while
+//!   the controller keeps the admin queue and teardown.
 //!
 //! See `docs/nvme.md`.
 
@@ -16,6 +19,7 @@ mod block;
 mod controller;
 mod error;
 mod io;
+mod ioqueue;
 pub mod pattern;
 mod queue;
 
@@ -23,6 +27,7 @@ pub use block::Transfer;
 pub use controller::{Controller, Namespace};
 pub use error::{Error, Result};
 pub use io::{Op, OpKind, RunStats};
+pub use ioqueue::IoQueue;
 
 use serde::Serialize;
 use std::time::Duration;

@@ -109,6 +109,11 @@ impl QueuePair {
         self.cq.iova()
     }
 
+    /// Commands that can be in flight at once (entries − 1).
+    pub fn depth(&self) -> usize {
+        self.slots.len()
+    }
+
     /// Commands that can still be submitted.
     pub fn free_slots(&self) -> usize {
         self.free.len()
