@@ -23,12 +23,6 @@ fn daemon(extra: &[&str]) -> (Scratch, Xenstored) {
     (s, x)
 }
 
-fn alive(x: &mut Xenstored) {
-    assert!(x.child.try_wait().unwrap().is_none(), "daemon died");
-    x.ok("xenstore-write", &["/alive", "yes"]);
-    assert_eq!(x.ok("xenstore-read", &["/alive"]), "yes\n");
-}
-
 #[test]
 fn malformed_requests_get_einval_and_the_connection_goes_on() {
     let (_s, mut x) = daemon(&[]);
@@ -64,7 +58,7 @@ fn malformed_requests_get_einval_and_the_connection_goes_on() {
         let r = call(&mut c, 10, 0, b"5\0");
         assert_eq!(r, (10, b"/local/domain/5\0".to_vec()));
     }
-    alive(&mut x);
+    x.assert_alive();
 }
 
 #[test]
@@ -102,7 +96,7 @@ fn oversized_payload_and_garbage_disconnect_cleanly() {
         good.read_string(0, "/before").unwrap().as_deref(),
         Some("1")
     );
-    alive(&mut x);
+    x.assert_alive();
 }
 
 #[test]
@@ -144,7 +138,7 @@ fn floods_past_the_quotas_are_refused() {
     for i in 0..1100 {
         c.write(0, &format!("/dom0/{i}"), b"").unwrap();
     }
-    alive(&mut x);
+    x.assert_alive();
 }
 
 #[test]
@@ -209,7 +203,7 @@ fn clients_that_never_read_do_not_hold_up_others() {
         sent < 1_000_000,
         "the daemon kept reading a client that never reads"
     );
-    alive(&mut x);
+    x.assert_alive();
 
     // The stalled watcher: its queued output ends in end-of-stream.
     stalled
@@ -222,7 +216,7 @@ fn clients_that_never_read_do_not_hold_up_others() {
         assert!(events < 5000, "never disconnected");
     }
     drop(hog_stream);
-    alive(&mut x);
+    x.assert_alive();
 }
 
 #[test]
@@ -247,7 +241,7 @@ fn pipelined_requests_past_the_outstanding_quota_are_all_answered() {
             assert_eq!(payload, b"/local/domain/5\0");
         }
     }
-    alive(&mut x);
+    x.assert_alive();
 }
 
 #[test]
@@ -275,7 +269,7 @@ fn a_slow_reader_is_throttled_not_disconnected_by_its_own_replies() {
         assert_eq!((ty, req, payload.len()), (READ, i + 1, 4000));
     }
     writer.join().unwrap();
-    alive(&mut x);
+    x.assert_alive();
 }
 
 #[test]
@@ -319,5 +313,5 @@ fn a_domain_cannot_open_connections_without_limit() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(served, "freed connection slot never reused");
-    alive(&mut x);
+    x.assert_alive();
 }

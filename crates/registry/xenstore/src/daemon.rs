@@ -76,6 +76,12 @@ pub enum DaemonError {
 /// Replies a privileged client may have pending before it stops being read.
 const PRIVILEGED_OUTSTANDING: u32 = 1024;
 
+/// Requests taken from one client per loop iteration: every client gets its
+/// turn before anyone's next request, so one that pipelines many requests
+/// delays the others by one request each, not by its whole backlog (as
+/// xenstored, which handles one request per connection per pass).
+const REQUESTS_PER_TURN: usize = 1;
+
 #[derive(Debug)]
 struct Client {
     stream: UnixStream,
@@ -403,12 +409,12 @@ impl Daemon {
         true
     }
 
-    /// Handles buffered whole requests up to the outstanding limit; `false`
-    /// if the client broke the framing.
+    /// Handles up to [`REQUESTS_PER_TURN`] buffered whole requests, within
+    /// the outstanding limit; `false` if the client broke the framing.
     fn process(&mut self, id: ConnId, out: &mut Output) -> bool {
         // Bytes of output produced for this client in this iteration.
         let mut produced = 0;
-        loop {
+        for _ in 0..REQUESTS_PER_TURN {
             let Some(c) = self.clients.get(&id) else {
                 return true;
             };
@@ -436,6 +442,7 @@ impl Daemon {
                 .map(|(_, m)| m.len())
                 .sum::<usize>();
         }
+        true
     }
 
     /// Writes queued output; `false` if the client is gone.

@@ -6,9 +6,10 @@
 use crate::node::{Caller, Node};
 use crate::ops::{Event, TxState, View};
 use crate::quota::Quotas;
-use crate::tree::Tree;
+use crate::tree::{ChangeSet, Tree};
 use crate::watch::Watch;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use xenstore_wire::{
     join_strings, path, Errno, HeaderRepr, MsgType, Packet, Reply, Request, ABS_PATH_MAX,
 };
@@ -50,7 +51,7 @@ pub enum Change {
         /// Absolute path.
         path: String,
         /// The new node.
-        node: Option<Node>,
+        node: Option<Arc<Node>>,
     },
     /// A domain was introduced or released.
     Domain {
@@ -275,7 +276,9 @@ impl Store {
         Ok(abs)
     }
 
-    /// Runs a node operation in the transaction `tx_id` (0: none).
+    /// Runs a node operation in the transaction `tx_id` (0: none). It
+    /// works on a stage of its own: nothing is copied per request, and a
+    /// failed request changes nothing but the record of what it looked at.
     fn node_op<R>(
         &mut self,
         id: ConnId,
@@ -287,48 +290,30 @@ impl Store {
         let caller = self.caller(id).ok_or(Errno::EINVAL)?;
         let quotas = self.quotas_for(caller.domid);
         let abs = self.canonical(&caller, p)?;
-        if tx_id == 0 {
-            let mut tx = TxState::default();
-            let r = f(
-                &mut View {
-                    base: &self.tree,
-                    tx: &mut tx,
-                    caller,
-                    quotas,
-                },
-                &abs,
-            )?;
-            self.commit(tx, out);
-            return Ok(r);
-        }
-        let conn = self.conns.get_mut(&id).ok_or(Errno::EINVAL)?;
-        let tx = conn.txs.get_mut(&tx_id).ok_or(Errno::ENOENT)?;
-        // A failed request leaves the transaction as it was.
-        let saved = tx.clone();
-        let r = f(
-            &mut View {
-                base: &self.tree,
-                tx,
-                caller,
-                quotas,
-            },
-            &abs,
-        );
-        if r.is_err() {
-            *tx = saved;
+        let tx = match tx_id {
+            0 => None,
+            t => {
+                let conn = self.conns.get_mut(&id).ok_or(Errno::EINVAL)?;
+                Some(conn.txs.get_mut(&t).ok_or(Errno::ENOENT)?)
+            }
+        };
+        let mut view = View::new(&self.tree, tx, caller, quotas);
+        let r = f(&mut view, &abs);
+        if let Some(stage) = view.finish(r.is_ok()) {
+            self.commit(stage.changes, stage.events, out);
         }
         r
     }
 
-    fn commit(&mut self, tx: TxState, out: &mut Output) {
-        if tx.changes.is_empty() {
+    fn commit(&mut self, mut changes: ChangeSet, events: Vec<Event>, out: &mut Output) {
+        if changes.is_empty() {
             return;
         }
-        self.tree.apply(&tx.changes);
-        for (p, node) in tx.changes {
+        self.tree.apply(&mut changes);
+        for (p, node) in changes {
             out.changes.push(Change::Node { path: p, node });
         }
-        self.pending_events.extend(tx.events);
+        self.pending_events.extend(events);
     }
 
     fn fire(&self, events: &[Event], out: &mut Output) {
@@ -469,7 +454,7 @@ impl Store {
                     if tx.conflicts(&self.tree) {
                         return Err(Errno::EAGAIN);
                     }
-                    self.commit(tx, out);
+                    self.commit(tx.changes, tx.events, out);
                 }
                 ok()
             }

@@ -30,6 +30,15 @@ impl T {
     fn dom(&mut self, d: u16) -> ConnId {
         self.store.connect(d, false)
     }
+    /// A dom0 connection and one for domain `d`, which owns its home.
+    fn dom0_and_home(&mut self, d: u16) -> (ConnId, ConnId) {
+        let d0 = self.dom0();
+        let dd = self.dom(d);
+        let home = format!("/local/domain/{d}");
+        self.req(d0, 0, Request::Mkdir { path: &home }).unwrap();
+        self.perms(d0, &home, &format!("n{d}")).unwrap();
+        (d0, dd)
+    }
 
     fn raw(&mut self, c: ConnId, ty: u32, tx: u32, payload: &[u8]) -> Result<Vec<u8>, Errno> {
         let req_id = self.next_req;
@@ -433,17 +442,7 @@ fn quotas_limit_unprivileged_domains_only() {
         ..Quotas::default()
     };
     let mut t = T::with(q);
-    let d0 = t.dom0();
-    let d5 = t.dom(5);
-    t.req(
-        d0,
-        0,
-        Request::Mkdir {
-            path: "/local/domain/5",
-        },
-    )
-    .unwrap();
-    t.perms(d0, "/local/domain/5", "n5").unwrap();
+    let (d0, d5) = t.dom0_and_home(5);
     // The home counts: it is owned by 5.
     for i in 0..4 {
         t.write(d5, 0, &format!("n{i}"), "").unwrap();
@@ -548,4 +547,38 @@ fn permission_kinds_round_trip_get_perms() {
     assert_eq!(t.get_perms(c, "/k").unwrap(), "w1 r2 b3 n4");
     let p = Perm::parse(b"w1").unwrap();
     assert_eq!(p.kind, PermKind::Write);
+}
+
+#[test]
+fn every_node_a_transaction_touches_counts_against_its_limit() {
+    let q = Quotas {
+        transaction_nodes: 10,
+        ..Quotas::default()
+    };
+    let mut t = T::with(q);
+    let (d0, d5) = t.dom0_and_home(5);
+    let tx = t.start(d5).unwrap();
+    // Reads of missing nodes and removals of missing nodes change nothing,
+    // but each is a node the transaction depends on: the home plus nine.
+    for i in 0..9 {
+        let p = format!("gone{i}");
+        if i % 2 == 0 {
+            assert_eq!(t.read(d5, tx, &p), Err(Errno::ENOENT));
+        } else {
+            t.rm(d5, tx, &p).unwrap();
+        }
+    }
+    assert_eq!(t.read(d5, tx, "gone9"), Err(Errno::ENOSPC), "read");
+    assert_eq!(t.rm(d5, tx, "gone10"), Err(Errno::ENOSPC), "rm");
+    assert_eq!(t.write(d5, tx, "new", "x"), Err(Errno::ENOSPC), "write");
+    // Nodes already touched stay usable, and the transaction still commits.
+    t.write(d5, tx, "gone1", "x").unwrap();
+    t.end(d5, tx, true).unwrap();
+    assert_eq!(t.read(d5, 0, "gone1").unwrap(), "x");
+    // A privileged transaction is not limited.
+    let tx = t.start(d0).unwrap();
+    for i in 0..50 {
+        assert_eq!(t.read(d0, tx, &format!("/gone{i}")), Err(Errno::ENOENT));
+    }
+    t.end(d0, tx, true).unwrap();
 }

@@ -3,15 +3,17 @@
 
 use crate::node::Node;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use xenstore_wire::{path, PermKind};
 
 /// Changes to apply at once: `None` removes the node.
-pub type ChangeSet = BTreeMap<String, Option<Node>>;
+pub type ChangeSet = BTreeMap<String, Option<Arc<Node>>>;
 
-/// The committed tree.
+/// The committed tree. Nodes are shared ([`Arc`]): a transaction keeps the
+/// nodes it has seen by reference, not by copy.
 #[derive(Debug, Clone)]
 pub struct Tree {
-    nodes: HashMap<String, Node>,
+    nodes: HashMap<String, Arc<Node>>,
     owned: HashMap<u16, u32>,
     next_gen: u64,
 }
@@ -36,11 +38,12 @@ impl Tree {
         root.children = vec!["local".into(), "tool".into()];
         let mut local = Node::new(0, PermKind::None);
         local.children = vec!["domain".into()];
-        changes.insert("/".into(), Some(root));
-        changes.insert("/local".into(), Some(local));
-        changes.insert("/local/domain".into(), Some(Node::new(0, PermKind::None)));
-        changes.insert("/tool".into(), Some(Node::new(0, PermKind::None)));
-        t.apply(&changes);
+        changes.insert("/".into(), Some(Arc::new(root)));
+        changes.insert("/local".into(), Some(Arc::new(local)));
+        let empty = || Some(Arc::new(Node::new(0, PermKind::None)));
+        changes.insert("/local/domain".into(), empty());
+        changes.insert("/tool".into(), empty());
+        t.apply(&mut changes);
         t
     }
 
@@ -55,6 +58,11 @@ impl Tree {
 
     /// The node at an absolute path.
     pub fn get(&self, path: &str) -> Option<&Node> {
+        self.nodes.get(path).map(|n| &**n)
+    }
+
+    /// The node at an absolute path, shared.
+    pub fn get_shared(&self, path: &str) -> Option<&Arc<Node>> {
         self.nodes.get(path)
     }
 
@@ -83,25 +91,25 @@ impl Tree {
         *c = u32::try_from(i64::from(*c) + delta).unwrap_or(0);
     }
 
-    /// Applies a change set; every changed node gets one new generation.
-    pub fn apply(&mut self, changes: &ChangeSet) {
+    /// Applies a change set; every changed node gets one new generation
+    /// (set in `changes` too, whose nodes the tree then shares).
+    pub fn apply(&mut self, changes: &mut ChangeSet) {
         let gen = self.next_gen;
         self.next_gen += 1;
-        for (p, change) in changes {
-            if let Some(old) = self.nodes.remove(p) {
+        for (p, change) in changes.iter_mut() {
+            if let Some(old) = self.nodes.remove(p.as_str()) {
                 self.count(old.owner(), -1);
             }
             if let Some(node) = change {
-                let mut node = node.clone();
-                node.gen = gen;
+                Arc::make_mut(node).gen = gen;
                 self.count(node.owner(), 1);
-                self.nodes.insert(p.clone(), node);
+                self.nodes.insert(p.clone(), node.clone());
             }
         }
     }
 
     /// Every node, parents before children and children in creation order.
-    pub fn walk(&self) -> Vec<(String, &Node)> {
+    pub fn walk(&self) -> Vec<(String, &Arc<Node>)> {
         let mut out = Vec::with_capacity(self.nodes.len());
         let mut stack = vec!["/".to_string()];
         while let Some(p) = stack.pop() {

@@ -14,6 +14,7 @@
 
 use crate::node::Node;
 use crate::store::Change;
+use std::sync::Arc;
 use xenstore_wire::Perm;
 
 /// Why a record could not be decoded.
@@ -140,12 +141,12 @@ fn decode_body(body: &[u8]) -> Option<Vec<Change>> {
                 }
                 out.push(Change::Node {
                     path,
-                    node: Some(Node {
+                    node: Some(Arc::new(Node {
                         value,
                         perms,
                         children,
                         gen: 0,
-                    }),
+                    })),
                 });
             }
             2 => out.push(Change::Node {
@@ -202,7 +203,7 @@ mod tests {
         let changes = vec![
             Change::Node {
                 path: "/x".into(),
-                node: Some(n),
+                node: Some(Arc::new(n)),
             },
             Change::Node {
                 path: "/y".into(),

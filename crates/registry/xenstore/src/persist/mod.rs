@@ -82,7 +82,7 @@ fn apply(tree: &mut Tree, domains: &mut BTreeMap<u16, Domain>, record: Vec<Chang
             }
         }
     }
-    tree.apply(&set);
+    tree.apply(&mut set);
 }
 
 impl Persist {
