@@ -316,6 +316,18 @@ impl Store {
         self.pending_events.extend(events);
     }
 
+    /// Whether committing `tx` would leave a domain owning more nodes than
+    /// its quota. Each request in the transaction was checked against the
+    /// tree as it was then; other transactions of the same domain may have
+    /// committed since, so the count is checked again against the tree now
+    /// (as xenstored does at commit).
+    fn over_node_quota(&self, tx: &TxState) -> bool {
+        tx.owned_delta.iter().any(|(d, delta)| {
+            *delta > 0
+                && i64::from(self.tree.owned_by(*d)) + delta > i64::from(self.quotas_for(*d).nodes)
+        })
+    }
+
     fn fire(&self, events: &[Event], out: &mut Output) {
         for ev in events {
             for (id, conn) in &self.conns {
@@ -449,10 +461,14 @@ impl Store {
             }
             Request::TransactionEnd { commit } => {
                 let conn = self.conns.get_mut(&id).ok_or(Errno::EINVAL)?;
+                let privileged = conn.privileged;
                 let tx = conn.txs.remove(&tx_id).ok_or(Errno::ENOENT)?;
                 if commit {
                     if tx.conflicts(&self.tree) {
                         return Err(Errno::EAGAIN);
+                    }
+                    if !privileged && self.over_node_quota(&tx) {
+                        return Err(Errno::ENOSPC);
                     }
                     self.commit(tx.changes, tx.events, out);
                 }

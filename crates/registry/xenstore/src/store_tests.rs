@@ -582,3 +582,47 @@ fn every_node_a_transaction_touches_counts_against_its_limit() {
     }
     t.end(d0, tx, true).unwrap();
 }
+
+#[test]
+fn the_node_quota_is_checked_again_at_commit() {
+    let q = Quotas {
+        nodes: 10,
+        ..Quotas::default()
+    };
+    let mut t = T::with(q);
+    let (d0, d5) = t.dom0_and_home(5);
+    let other = t.dom(5);
+    t.write(d5, 0, "a", "").unwrap();
+    t.write(d5, 0, "b", "").unwrap();
+    // Two transactions of one domain, in different directories (so they do
+    // not conflict), each stay under the quota on their own (the home, two
+    // directories and 5 nodes), but not together.
+    let t1 = t.start(d5).unwrap();
+    let t2 = t.start(other).unwrap();
+    for i in 0..5 {
+        t.write(d5, t1, &format!("a/{i}"), "").unwrap();
+        t.write(other, t2, &format!("b/{i}"), "").unwrap();
+    }
+    t.end(d5, t1, true).unwrap();
+    assert_eq!(t.end(other, t2, true), Err(Errno::ENOSPC));
+    assert_eq!(t.read(d0, 0, "/local/domain/5/b/0"), Err(Errno::ENOENT));
+    assert_eq!(t.store.tree().owned_by(5), 8);
+    // A transaction that removes as many as it adds is fine, and dom0 is
+    // not limited.
+    let t3 = t.start(d5).unwrap();
+    t.rm(d5, t3, "a/0").unwrap();
+    t.write(d5, t3, "a/x", "").unwrap();
+    let t4 = t.start(other).unwrap();
+    for i in 0..2 {
+        t.write(other, t4, &format!("b/{i}"), "").unwrap();
+    }
+    t.end(other, t4, true).unwrap();
+    t.end(d5, t3, true).unwrap();
+    assert_eq!(t.store.tree().owned_by(5), 10);
+    let t5 = t.start(d0).unwrap();
+    for i in 0..20 {
+        t.write(d0, t5, &format!("/local/domain/5/z{i}"), "")
+            .unwrap();
+    }
+    t.end(d0, t5, true).unwrap();
+}
