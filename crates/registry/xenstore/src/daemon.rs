@@ -3,16 +3,18 @@
 //! One thread, one `poll` loop. The main socket gives privileged (dom0)
 //! connections; each per-domain socket gives unprivileged connections for
 //! its domain, whose permissions and quotas are enforced. Every iteration
-//! reads what is readable, runs whole requests through the store, makes the
-//! resulting changes durable (one log record, one `fdatasync`) and only then
-//! queues the replies and watch events. Sockets are non-blocking: a client
+//! reads what is readable, runs whole requests through the store, appends
+//! the resulting changes to the log as one record and queues the replies and
+//! watch events; a syncer thread flushes the log meanwhile, and a message
+//! leaves only once the changes it reveals are durable (a read of unchanged
+//! data goes out at once). Sockets are non-blocking: a client
 //! that does not read its replies stops being read once it has `outstanding`
 //! replies pending, and is disconnected when its queued output (watch events)
 //! passes a bound, so it never holds up anyone else.
 
 use crate::persist::{Persist, PersistError};
 use crate::quota::Quotas;
-use crate::store::{ConnId, Output, Store};
+use crate::store::{ConnId, Message, Output, Store};
 use rustix::event::{poll, PollFd, PollFlags};
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, Read, Write};
@@ -88,8 +90,9 @@ struct Client {
     domid: u16,
     privileged: bool,
     inbuf: Vec<u8>,
-    /// Queued messages; `true` for replies (which count as outstanding).
-    outq: VecDeque<(Vec<u8>, bool)>,
+    /// Queued messages, with whether each is a reply (which counts as
+    /// outstanding).
+    outq: VecDeque<(Message, bool)>,
     /// Bytes of the front message already written.
     out_off: usize,
     out_bytes: usize,
@@ -215,13 +218,22 @@ impl Daemon {
         }
     }
 
+    /// Every change up to this generation is durable.
+    fn durable(&self) -> u64 {
+        self.persist.as_ref().map_or(u64::MAX, Persist::durable)
+    }
+
     /// One iteration: wait for readiness, read, handle, persist, write.
     pub fn step(&mut self, timeout: Option<Duration>) -> Result<(), DaemonError> {
         let ids: Vec<ConnId> = self.clients.keys().copied().collect();
+        let durable = self.durable();
         let (listen_ready, client_ready) = {
             let mut fds: Vec<PollFd<'_>> = Vec::new();
             for l in &self.listeners {
                 fds.push(PollFd::new(&l.socket, PollFlags::IN));
+            }
+            if let Some(p) = &self.persist {
+                fds.push(PollFd::from_borrowed_fd(p.wake_fd(), PollFlags::IN));
             }
             for id in &ids {
                 let c = &self.clients[id];
@@ -229,7 +241,7 @@ impl Daemon {
                 if self.can_take(c, 0) {
                     flags |= PollFlags::IN;
                 }
-                if !c.outq.is_empty() {
+                if c.outq.front().is_some_and(|(m, _)| m.needs <= durable) {
                     flags |= PollFlags::OUT;
                 }
                 fds.push(PollFd::new(&c.stream, flags));
@@ -258,8 +270,11 @@ impl Daemon {
                 Err(rustix::io::Errno::INTR) => return Ok(()),
                 Err(e) => return Err(DaemonError::Poll(e.into())),
             }
-            let n = self.listeners.len();
-            let listen: Vec<bool> = fds[..n].iter().map(|f| !f.revents().is_empty()).collect();
+            let n = self.listeners.len() + usize::from(self.persist.is_some());
+            let listen: Vec<bool> = fds[..self.listeners.len()]
+                .iter()
+                .map(|f| !f.revents().is_empty())
+                .collect();
             let clients: Vec<(ConnId, PollFlags)> = ids
                 .iter()
                 .zip(&fds[n..])
@@ -268,6 +283,9 @@ impl Daemon {
             (listen, clients)
         };
 
+        if let Some(p) = &self.persist {
+            p.check()?;
+        }
         let mut out = Output::default();
         let mut dead: Vec<ConnId> = Vec::new();
         for (id, rev) in client_ready {
@@ -298,22 +316,25 @@ impl Daemon {
         self.finish(out)
     }
 
-    /// Persists the changes, then queues the messages and flushes.
+    /// Logs the changes (flushed by the syncer), queues the messages and
+    /// writes what may go out.
     fn finish(&mut self, out: Output) -> Result<(), DaemonError> {
         if let Some(p) = &mut self.persist {
-            p.append(&out.changes)?;
+            p.append(&out.changes, self.store.tree().generation() - 1)?;
+            p.maybe_compact(&self.store)?;
         }
         for id in out.close {
             self.drop_client(id);
         }
         let mut dead = Vec::new();
-        for (id, msg) in out.messages {
-            let Some(c) = self.clients.get_mut(&id) else {
+        for msg in out.messages {
+            let Some(c) = self.clients.get_mut(&msg.to) else {
                 continue;
             };
-            let is_reply = Header::new_checked(&msg[..])
+            let id = msg.to;
+            let is_reply = Header::new_checked(&msg.bytes[..])
                 .map_or(true, |h| h.msg_type() != MsgType::WatchEvent as u32);
-            c.out_bytes += msg.len();
+            c.out_bytes += msg.bytes.len();
             c.outq.push_back((msg, is_reply));
             if c.out_bytes > self.max_queue {
                 tracing::warn!(
@@ -332,9 +353,6 @@ impl Daemon {
         }
         for id in dead {
             self.drop_client(id);
-        }
-        if let Some(p) = &mut self.persist {
-            p.maybe_compact(&self.store)?;
         }
         Ok(())
     }
@@ -438,25 +456,30 @@ impl Daemon {
             self.store.handle(id, &h, &payload, out);
             produced += out.messages[before..]
                 .iter()
-                .filter(|(to, _)| *to == id)
-                .map(|(_, m)| m.len())
+                .filter(|m| m.to == id)
+                .map(|m| m.bytes.len())
                 .sum::<usize>();
         }
         true
     }
 
-    /// Writes queued output; `false` if the client is gone.
+    /// Writes queued output that may go out (what it reveals is durable);
+    /// `false` if the client is gone.
     fn flush(&mut self, id: ConnId) -> bool {
+        let durable = self.durable();
         let Some(c) = self.clients.get_mut(&id) else {
             return true;
         };
         while let Some((msg, is_reply)) = c.outq.front() {
-            match c.stream.write(&msg[c.out_off..]) {
+            if msg.needs > durable {
+                return true;
+            }
+            match c.stream.write(&msg.bytes[c.out_off..]) {
                 Ok(0) => return false,
                 Ok(n) => {
                     c.out_off += n;
                     c.out_bytes -= n;
-                    if c.out_off == msg.len() {
+                    if c.out_off == msg.bytes.len() {
                         if *is_reply {
                             c.pending = c.pending.saturating_sub(1);
                         }

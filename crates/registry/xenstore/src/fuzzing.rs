@@ -53,9 +53,9 @@ pub fn check_message_stream(data: &[u8]) {
                 buf.clear();
             }
         }
-        for (_, msg) in &out.messages {
-            let p = Packet::new_checked(&msg[..]).expect("store emitted a bad packet");
-            assert_eq!(p.total_len(), msg.len(), "one message per entry");
+        for m in &out.messages {
+            let p = Packet::new_checked(&m.bytes[..]).expect("store emitted a bad packet");
+            assert_eq!(p.total_len(), m.bytes.len(), "one message per entry");
             let h = HeaderRepr::parse(&p.header());
             Reply::parse(h.msg_type, p.payload()).expect("store emitted an unparseable reply");
         }

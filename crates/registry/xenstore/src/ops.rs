@@ -87,6 +87,12 @@ pub struct View<'a> {
     stage: Stage,
     caller: Caller,
     quotas: Quotas,
+    depends_on: u64,
+}
+
+/// The generation an answer about `node` (`None`: absent) depends on.
+fn dependency(base: &Tree, node: Option<&Node>) -> u64 {
+    node.map_or(base.last_removal(), |n| n.gen)
 }
 
 impl<'a> View<'a> {
@@ -103,7 +109,15 @@ impl<'a> View<'a> {
             stage: Stage::default(),
             caller,
             quotas,
+            depends_on: 0,
         }
+    }
+
+    /// The newest generation of committed state the request has looked at:
+    /// its answer may be sent once that is durable. An absent node counts
+    /// as the latest removal.
+    pub fn depends_on(&self) -> u64 {
+        self.depends_on
     }
 
     /// Ends the request: in a transaction its effects join the transaction
@@ -128,8 +142,11 @@ impl<'a> View<'a> {
         if self.stage.changes.contains_key(p) {
             return Ok(self.stage.changes.get(p).and_then(|n| n.as_deref()));
         }
+        let base = self.base;
         let Some(tx) = self.tx.as_deref_mut() else {
-            return Ok(self.base.get(p));
+            let node = base.get(p);
+            self.depends_on = self.depends_on.max(dependency(base, node));
+            return Ok(node);
         };
         if tx.changes.contains_key(p) {
             return Ok(tx.changes.get(p).and_then(|n| n.as_deref()));
@@ -138,10 +155,11 @@ impl<'a> View<'a> {
             if !self.caller.privileged && tx.seen.len() >= self.quotas.transaction_nodes as usize {
                 return Err(Errno::ENOSPC);
             }
-            tx.seen
-                .insert(p.to_string(), self.base.get_shared(p).cloned());
+            tx.seen.insert(p.to_string(), base.get_shared(p).cloned());
         }
-        Ok(tx.seen.get(p).and_then(|n| n.as_deref()))
+        let node = tx.seen.get(p).and_then(|n| n.as_deref());
+        self.depends_on = self.depends_on.max(dependency(base, node));
+        Ok(node)
     }
 
     /// A copy of the node at `p`, to modify.

@@ -62,11 +62,24 @@ pub enum Change {
     },
 }
 
+/// A message for one connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The connection.
+    pub to: ConnId,
+    /// Header and payload.
+    pub bytes: Vec<u8>,
+    /// The generation of committed state the message reveals (0: none): it
+    /// may only be sent once every change up to that generation is durable,
+    /// so nobody learns of a change a crash could still undo.
+    pub needs: u64,
+}
+
 /// The effects of handling requests.
 #[derive(Debug, Default)]
 pub struct Output {
     /// Messages to queue, in order, per connection.
-    pub messages: Vec<(ConnId, Vec<u8>)>,
+    pub messages: Vec<Message>,
     /// Changes to persist before any of the messages are sent.
     pub changes: Vec<Change>,
     /// Connections the store has dropped (released domains).
@@ -82,6 +95,14 @@ pub struct Store {
     quotas: Quotas,
     next_conn: u64,
     pending_events: Vec<Event>,
+    /// What the request being handled depends on (see [`Message::needs`]).
+    observed: u64,
+}
+
+impl Output {
+    fn push(&mut self, to: ConnId, bytes: Vec<u8>, needs: u64) {
+        self.messages.push(Message { to, bytes, needs });
+    }
 }
 
 impl Store {
@@ -99,6 +120,7 @@ impl Store {
             quotas,
             next_conn: 1,
             pending_events: Vec::new(),
+            observed: 0,
         }
     }
 
@@ -172,6 +194,7 @@ impl Store {
                 domid,
                 introduced: true,
             });
+            self.observed = self.observed.max(self.tree.bump());
             self.fire_special(path::INTRODUCE_DOMAIN, out);
         }
     }
@@ -218,6 +241,7 @@ impl Store {
         if !self.conns.contains_key(&id) {
             return;
         }
+        self.observed = 0;
         let (ty, result) = match Request::parse(h.msg_type, payload) {
             Ok(req) => {
                 let ty = req.msg_type();
@@ -236,7 +260,7 @@ impl Store {
             .emit(h.req_id, h.tx_id)
             .or_else(|_| Reply::Error(Errno::E2BIG).emit(h.req_id, h.tx_id));
         if let Ok(msg) = msg {
-            out.messages.push((id, msg));
+            out.push(id, msg, self.observed);
         }
         // A new watch fires once straight away, after its reply.
         if let (Ok(_), MsgType::Watch) = (&result, ty) {
@@ -246,7 +270,7 @@ impl Store {
                     token: &w.token,
                 };
                 if let Ok(m) = ev.emit(0, 0) {
-                    out.messages.push((id, m));
+                    out.push(id, m, 0);
                 }
             }
         }
@@ -299,6 +323,7 @@ impl Store {
         };
         let mut view = View::new(&self.tree, tx, caller, quotas);
         let r = f(&mut view, &abs);
+        self.observed = self.observed.max(view.depends_on());
         if let Some(stage) = view.finish(r.is_ok()) {
             self.commit(stage.changes, stage.events, out);
         }
@@ -309,7 +334,8 @@ impl Store {
         if changes.is_empty() {
             return;
         }
-        self.tree.apply(&mut changes);
+        let gen = self.tree.apply(&mut changes);
+        self.observed = self.observed.max(gen);
         for (p, node) in changes {
             out.changes.push(Change::Node { path: p, node });
         }
@@ -347,7 +373,7 @@ impl Store {
                         }
                         .emit(0, 0);
                         if let Ok(m) = m {
-                            out.messages.push((*id, m));
+                            out.push(*id, m, self.observed);
                         }
                     }
                 }
@@ -368,7 +394,7 @@ impl Store {
                 })
                 .emit(0, 0)
                 {
-                    out.messages.push((*id, m));
+                    out.push(*id, m, self.observed);
                 }
             }
         }
@@ -464,10 +490,14 @@ impl Store {
                 let privileged = conn.privileged;
                 let tx = conn.txs.remove(&tx_id).ok_or(Errno::ENOENT)?;
                 if commit {
+                    // A refusal reveals something changed: it waits for
+                    // everything committed so far.
                     if tx.conflicts(&self.tree) {
+                        self.observed = self.tree.generation() - 1;
                         return Err(Errno::EAGAIN);
                     }
                     if !privileged && self.over_node_quota(&tx) {
+                        self.observed = self.tree.generation() - 1;
                         return Err(Errno::ENOSPC);
                     }
                     self.commit(tx.changes, tx.events, out);
@@ -616,6 +646,7 @@ impl Store {
             domid,
             introduced: false,
         });
+        self.observed = self.observed.max(self.tree.bump());
         let gone: Vec<ConnId> = self
             .conns
             .iter()

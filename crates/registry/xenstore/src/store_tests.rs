@@ -1,6 +1,6 @@
 //! Unit tests of the store, driven through the wire format.
 
-use crate::{ConnId, Output, Quotas, Store};
+use crate::{ConnId, Message, Output, Quotas, Store};
 use xenstore_wire::{Errno, HeaderRepr, MsgType, Packet, Perm, PermKind, Reply, Request};
 
 /// A store with a few helpers that talk to it as a client would.
@@ -10,6 +10,9 @@ struct T {
     /// Watch events seen: (conn, path, token).
     events: Vec<(ConnId, String, String)>,
     closed: Vec<ConnId>,
+    /// What the last reply waited for (`Message::needs`), and each event.
+    reply_needs: u64,
+    event_needs: Vec<u64>,
 }
 
 impl T {
@@ -22,6 +25,8 @@ impl T {
             next_req: 1,
             events: Vec::new(),
             closed: Vec::new(),
+            reply_needs: 0,
+            event_needs: Vec::new(),
         }
     }
     fn dom0(&mut self) -> ConnId {
@@ -53,16 +58,25 @@ impl T {
         self.store.handle(c, &h, payload, &mut out);
         self.closed.extend(out.close);
         let mut result = None;
-        for (to, m) in out.messages {
+        for Message {
+            to,
+            bytes: m,
+            needs,
+        } in out.messages
+        {
             let p = Packet::new_checked(&m[..]).unwrap();
             let h = HeaderRepr::parse(&p.header());
             match Reply::parse(h.msg_type, p.payload()).unwrap() {
-                Reply::WatchEvent { path, token } => self.events.push((
-                    to,
-                    path.to_string(),
-                    String::from_utf8_lossy(token).into_owned(),
-                )),
+                Reply::WatchEvent { path, token } => {
+                    self.event_needs.push(needs);
+                    self.events.push((
+                        to,
+                        path.to_string(),
+                        String::from_utf8_lossy(token).into_owned(),
+                    ))
+                }
                 r if to == c && h.req_id == req_id => {
+                    self.reply_needs = needs;
                     assert_eq!(h.tx_id, tx, "tx id echoed");
                     assert!(result.is_none(), "one reply per request");
                     result = Some(match r {
@@ -625,4 +639,37 @@ fn the_node_quota_is_checked_again_at_commit() {
             .unwrap();
     }
     t.end(d0, t5, true).unwrap();
+}
+
+#[test]
+fn messages_wait_for_the_changes_they_reveal() {
+    let mut t = T::new();
+    let c = t.dom0();
+    let w = t.dom0();
+    t.write(c, 0, "/a", "1").unwrap();
+    let gen_a = t.reply_needs;
+    assert!(gen_a > 0, "a write's reply waits for the write");
+    t.write(c, 0, "/b", "2").unwrap();
+    let gen_b = t.reply_needs;
+    assert!(gen_b > gen_a);
+    // A read waits for what it read, not for unrelated later changes.
+    t.read(c, 0, "/a").unwrap();
+    assert_eq!(t.reply_needs, gen_a);
+    // Learning that a node is absent waits for the latest removal.
+    assert_eq!(t.read(c, 0, "/nothing"), Err(Errno::ENOENT));
+    assert_eq!(t.reply_needs, 0, "nothing was ever removed");
+    t.rm(c, 0, "/b").unwrap();
+    let gen_rm = t.reply_needs;
+    assert!(gen_rm > gen_b);
+    assert_eq!(t.read(c, 0, "/b"), Err(Errno::ENOENT));
+    assert_eq!(t.reply_needs, gen_rm);
+    // A watch event waits for the change it reports; the registration's
+    // own event reveals nothing.
+    t.watch(w, "/a", "tok").unwrap();
+    assert_eq!(t.event_needs.pop(), Some(0));
+    t.write(c, 0, "/a", "3").unwrap();
+    assert_eq!(t.event_needs.pop(), Some(t.reply_needs));
+    // Requests that reveal no committed state wait for nothing.
+    t.req(c, 0, Request::GetDomainPath { domid: 3 }).unwrap();
+    assert_eq!(t.reply_needs, 0);
 }

@@ -16,6 +16,9 @@ pub struct Tree {
     nodes: HashMap<String, Arc<Node>>,
     owned: HashMap<u16, u32>,
     next_gen: u64,
+    /// Generation of the latest removal: what an answer that a node is
+    /// absent depends on.
+    last_removal: u64,
 }
 
 impl Default for Tree {
@@ -28,11 +31,7 @@ impl Tree {
     /// A tree holding xenstored's initial layout: `/`, `/local`,
     /// `/local/domain` and `/tool`, all owned by dom0 with no default access.
     pub fn new() -> Tree {
-        let mut t = Tree {
-            nodes: HashMap::new(),
-            owned: HashMap::new(),
-            next_gen: 1,
-        };
+        let mut t = Tree::empty();
         let mut changes = ChangeSet::new();
         let mut root = Node::new(0, PermKind::None);
         root.children = vec!["local".into(), "tool".into()];
@@ -53,6 +52,7 @@ impl Tree {
             nodes: HashMap::new(),
             owned: HashMap::new(),
             next_gen: 1,
+            last_removal: 0,
         }
     }
 
@@ -86,26 +86,42 @@ impl Tree {
         self.next_gen
     }
 
+    /// The generation of the latest removal (0: none yet).
+    pub fn last_removal(&self) -> u64 {
+        self.last_removal
+    }
+
+    /// Takes a generation for a change that is not a node's (a domain
+    /// introduced or released).
+    pub fn bump(&mut self) -> u64 {
+        self.next_gen += 1;
+        self.next_gen - 1
+    }
+
     fn count(&mut self, owner: u16, delta: i64) {
         let c = self.owned.entry(owner).or_insert(0);
         *c = u32::try_from(i64::from(*c) + delta).unwrap_or(0);
     }
 
     /// Applies a change set; every changed node gets one new generation
-    /// (set in `changes` too, whose nodes the tree then shares).
-    pub fn apply(&mut self, changes: &mut ChangeSet) {
-        let gen = self.next_gen;
-        self.next_gen += 1;
+    /// (set in `changes` too, whose nodes the tree then shares), which is
+    /// returned.
+    pub fn apply(&mut self, changes: &mut ChangeSet) -> u64 {
+        let gen = self.bump();
         for (p, change) in changes.iter_mut() {
             if let Some(old) = self.nodes.remove(p.as_str()) {
                 self.count(old.owner(), -1);
             }
-            if let Some(node) = change {
-                Arc::make_mut(node).gen = gen;
-                self.count(node.owner(), 1);
-                self.nodes.insert(p.clone(), node.clone());
+            match change {
+                Some(node) => {
+                    Arc::make_mut(node).gen = gen;
+                    self.count(node.owner(), 1);
+                    self.nodes.insert(p.clone(), node.clone());
+                }
+                None => self.last_removal = gen,
             }
         }
+        gen
     }
 
     /// Every node, parents before children and children in creation order.

@@ -1,11 +1,13 @@
 //! Durability: every change is appended to a log and flushed with
-//! `fdatasync` before the replies it caused are sent; the log is compacted
+//! `fdatasync` (by the [`sync`] thread) before the replies it caused, or
+//! any answer revealing it, are sent; the log is compacted
 //! into a snapshot (written aside, flushed, renamed over the old one) once it
 //! grows past a threshold. On start the snapshot is loaded and the log
 //! replayed; a torn record at the log's end (a crash mid-write, never
 //! acknowledged) is cut off.
 
 mod codec;
+mod sync;
 
 pub use codec::{decode_all, encode, fnv1a32, CodecError};
 
@@ -14,7 +16,9 @@ use crate::tree::{ChangeSet, Tree};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
+use sync::Syncer;
 
 /// A persistence failure.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +65,7 @@ pub struct Persist {
     log: File,
     log_len: u64,
     compact_after: u64,
+    syncer: Syncer,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> PersistError + '_ {
@@ -148,12 +153,17 @@ impl Persist {
         log.set_len(valid as u64).map_err(io_err(&log_path))?;
         log.sync_all().map_err(io_err(&log_path))?;
         sync_dir(dir)?;
+        let syncer = log
+            .try_clone()
+            .and_then(|l| Syncer::start(l, tree.generation() - 1))
+            .map_err(io_err(&log_path))?;
         Ok((
             Persist {
                 dir: dir.to_path_buf(),
                 log,
                 log_len: valid as u64,
                 compact_after,
+                syncer,
             },
             Recovered {
                 tree,
@@ -164,17 +174,35 @@ impl Persist {
         ))
     }
 
-    /// Appends one record holding `changes` and flushes it to disk.
-    pub fn append(&mut self, changes: &[Change]) -> Result<(), PersistError> {
+    /// Appends one record holding `changes`, which bring the tree to
+    /// generation `gen`, and asks for it to be flushed; [`Persist::durable`]
+    /// tells when it is.
+    pub fn append(&mut self, changes: &[Change], gen: u64) -> Result<(), PersistError> {
         if changes.is_empty() {
             return Ok(());
         }
         let rec = encode(changes);
         let path = self.dir.join("log");
         self.log.write_all(&rec).map_err(io_err(&path))?;
-        self.log.sync_data().map_err(io_err(&path))?;
         self.log_len += rec.len() as u64;
+        self.syncer.request(gen);
         Ok(())
+    }
+
+    /// Every change up to this generation is on disk.
+    pub fn durable(&self) -> u64 {
+        self.syncer.durable()
+    }
+
+    /// Readable when a flush has finished (or failed): poll it, then call
+    /// [`Persist::check`].
+    pub fn wake_fd(&self) -> BorrowedFd<'_> {
+        self.syncer.wake_fd()
+    }
+
+    /// Clears the wake-up; fails if a flush failed.
+    pub fn check(&self) -> Result<(), PersistError> {
+        self.syncer.check().map_err(io_err(&self.dir.join("log")))
     }
 
     /// Bytes in the log since the last snapshot.
@@ -222,6 +250,8 @@ impl Persist {
         self.log.set_len(0).map_err(io_err(&log_path))?;
         self.log.sync_all().map_err(io_err(&log_path))?;
         self.log_len = 0;
+        // The snapshot holds everything, also what was still being flushed.
+        self.syncer.mark_durable(store.tree().generation() - 1);
         Ok(())
     }
 }
