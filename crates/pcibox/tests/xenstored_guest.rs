@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use xs::bystander::{assert_bounded, lowest_priority, Bystander, Gate};
-use xs::{errname, pipeline, tx_start, Scratch, Xenstored};
+use xs::{call, errname, pipeline, readable, recv, tx_start, Scratch, Xenstored};
 
 const DIRECTORY: u32 = 1;
 const READ: u32 = 2;
@@ -49,7 +49,17 @@ fn under_attack<T: Send + 'static>(
     n: usize,
     attack: impl Fn(UnixStream, usize, &Gate) -> T + Send + Sync + 'static,
 ) -> Vec<T> {
-    let gate = Arc::new(Gate::default());
+    under_gated_attack(x, what, n, Arc::new(Gate::default()), attack)
+}
+
+/// [`under_attack`] with a gate the caller shares with others.
+fn under_gated_attack<T: Send + 'static>(
+    x: &Xenstored,
+    what: &str,
+    n: usize,
+    gate: Arc<Gate>,
+    attack: impl Fn(UnixStream, usize, &Gate) -> T + Send + Sync + 'static,
+) -> Vec<T> {
     let by = Bystander::start(&x.socket, gate.clone());
     let attack = Arc::new(attack);
     let threads: Vec<_> = (0..n)
@@ -180,5 +190,86 @@ fn concurrent_transactions_cannot_exceed_the_node_quota() {
             "domain {d} owns {owned} nodes after a restart"
         );
     }
+    x.assert_alive();
+}
+
+/// Class 3: a busy dom0 backend watches the guests' trees and reads its
+/// events only between bursts; meanwhile guests rewrite nodes with paths
+/// near `path-max` as fast as they can, to make its watches fire. The
+/// backend is never dropped: its transaction and watches survive and it gets
+/// an event for every write a guest had acknowledged. The guests are slowed
+/// to its pace instead (a guest's request stays outstanding until the
+/// backend has read the events it caused).
+#[test]
+fn a_guest_cannot_get_a_privileged_connection_dropped() {
+    let (_s, mut x) = daemon(&["--max-queue", "262144"]);
+    give_homes(&x);
+    let mut be = connect(&x.socket);
+    for d in [5, 6] {
+        let w = format!("/local/domain/{d}\0dom{d}\0");
+        assert_eq!(call(&mut be, 4, 0, w.as_bytes()).0, 4);
+    }
+    // The transaction depends on /backend only (which nobody else changes).
+    x.ok("xenstore-write", &["/backend", ""]);
+    let tx = tx_start(&mut be);
+    assert_eq!(call(&mut be, 11, tx, b"/backend/state\0busy").0, 11);
+    let gate = Arc::new(Gate::default());
+    let g = gate.clone();
+    let backend = std::thread::spawn(move || {
+        // Events read within `wait` of each other; each is for a long path.
+        let drain = |be: &mut UnixStream, wait| {
+            let mut n = 0;
+            while readable(be, wait) {
+                let (ty, _, payload) = recv(be).expect("backend disconnected");
+                assert_eq!(ty, 15, "unexpected message");
+                assert!(payload.len() > 1800, "an event for a long path");
+                n += 1;
+            }
+            n
+        };
+        // (The watches' registration events were skipped by `call`.)
+        let mut events = 0usize;
+        while !g.over() {
+            if g.attacking() {
+                std::thread::sleep(Duration::from_millis(1));
+            } else {
+                events += drain(&mut be, Duration::from_millis(1));
+            }
+        }
+        events += drain(&mut be, Duration::from_secs(2));
+        (be, events)
+    });
+    let long = "x".repeat(1800);
+    let acked = under_gated_attack(&x, "backend's watches", 8, gate, move |mut s, i, gate| {
+        let mut acked = 0;
+        let mut n = 0;
+        while gate.active() {
+            let writes: Vec<(u32, u32, Vec<u8>)> = (0..20)
+                .map(|k| {
+                    (
+                        11,
+                        0,
+                        format!("w{i}/{long}/{}\0v{n}", (n + k) % 50).into_bytes(),
+                    )
+                })
+                .collect();
+            n += 20;
+            for r in pipeline(&mut s, &writes) {
+                assert_eq!(errname(&r), "", "attacker {i}");
+                acked += 1;
+            }
+        }
+        acked
+    });
+    let (mut be, events) = backend.join().unwrap();
+    let acked: usize = acked.iter().sum();
+    eprintln!("backend's watches: {acked} guest writes acknowledged, {events} events delivered");
+    assert_eq!(events, acked, "an event for every acknowledged write");
+    // The backend's connection, watches and transaction are intact.
+    let end = call(&mut be, 7, tx, b"T\0");
+    assert_eq!(errname(&end), "", "transaction survived");
+    x.ok("xenstore-write", &["/local/domain/5/last", "1"]);
+    assert!(readable(&be, Duration::from_secs(10)), "watch survived");
+    assert_eq!(recv(&mut be).unwrap().0, 15);
     x.assert_alive();
 }

@@ -50,6 +50,11 @@ impl Gate {
         self.phase.load(Ordering::Relaxed) == OVER
     }
 
+    /// Whether a burst is on.
+    pub fn attacking(&self) -> bool {
+        self.phase.load(Ordering::Relaxed) == ATTACK
+    }
+
     fn set(&self, phase: u8) {
         self.phase.store(phase, Ordering::Relaxed);
     }

@@ -283,3 +283,14 @@ pub fn tx_start(s: &mut UnixStream) -> u32 {
         .parse()
         .unwrap()
 }
+
+/// Whether a message can be read from `s` within `timeout`.
+pub fn readable(s: &UnixStream, timeout: Duration) -> bool {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let mut fds = [PollFd::new(s, PollFlags::IN)];
+    let t = Timespec {
+        tv_sec: timeout.as_secs() as i64,
+        tv_nsec: i64::from(timeout.subsec_nanos()),
+    };
+    poll(&mut fds, Some(&t)).unwrap() > 0
+}

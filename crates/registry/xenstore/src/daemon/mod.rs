@@ -10,20 +10,28 @@
 //! data goes out at once). Sockets are non-blocking: a client
 //! that does not read its replies stops being read once it has `outstanding`
 //! replies pending, and is disconnected when its queued output (watch events)
-//! passes a bound, so it never holds up anyone else.
+//! passes a bound, so it never holds up anyone else. A guest's request stays
+//! outstanding until the events it caused for privileged connections are
+//! written ([`outstanding`]), so a privileged connection is never dropped
+//! for what a guest did.
+
+mod conn;
+mod outstanding;
 
 use crate::persist::{Persist, PersistError};
 use crate::quota::Quotas;
 use crate::store::{ConnId, Message, Output, Store};
+use conn::{Client, Queued};
+use outstanding::Outstanding;
 use rustix::event::{poll, PollFd, PollFlags};
-use std::collections::{BTreeMap, VecDeque};
-use std::io::{self, Read, Write};
+use std::collections::BTreeMap;
+use std::io;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use xenstore_wire::{Header, HeaderRepr, MsgType, Packet, HEADER_LEN, PAYLOAD_MAX};
+use xenstore_wire::{Header, HeaderRepr, MsgType, Packet, HEADER_LEN};
 
 /// Daemon settings.
 #[derive(Debug, Clone)]
@@ -85,22 +93,6 @@ const PRIVILEGED_OUTSTANDING: u32 = 1024;
 const REQUESTS_PER_TURN: usize = 1;
 
 #[derive(Debug)]
-struct Client {
-    stream: UnixStream,
-    domid: u16,
-    privileged: bool,
-    inbuf: Vec<u8>,
-    /// Queued messages, with whether each is a reply (which counts as
-    /// outstanding).
-    outq: VecDeque<(Message, bool)>,
-    /// Bytes of the front message already written.
-    out_off: usize,
-    out_bytes: usize,
-    /// Requests whose replies are not yet written.
-    pending: u32,
-}
-
-#[derive(Debug)]
 struct Listener {
     socket: UnixListener,
     domid: u16,
@@ -115,6 +107,10 @@ pub struct Daemon {
     listeners: Vec<Listener>,
     clients: BTreeMap<ConnId, Client>,
     max_queue: usize,
+    /// Messages produced in this iteration, with the guest request each
+    /// keeps outstanding.
+    batch: Vec<(Message, Option<u64>)>,
+    outstanding: Outstanding,
 }
 
 fn bind(path: &Path, mode: u32) -> Result<UnixListener, DaemonError> {
@@ -173,6 +169,8 @@ impl Daemon {
             listeners,
             clients: BTreeMap::new(),
             max_queue: cfg.max_queue,
+            batch: Vec::new(),
+            outstanding: Outstanding::default(),
         };
         let mut out = Output::default();
         for (domid, _) in &cfg.domain_sockets {
@@ -203,19 +201,17 @@ impl Daemon {
     }
 
     /// Whether to take more requests from a client: fewer than its
-    /// outstanding limit of replies unwritten, and less than half the queue
-    /// bound already queued (`extra`: produced but not yet queued), so its own
-    /// replies can never get it disconnected; only events pushed by others can.
+    /// outstanding limit (a guest's: of its domain, see [`outstanding`]),
+    /// and less than half the queue bound already queued (`extra`: produced
+    /// but not yet queued), so its own replies can never get it
+    /// disconnected; only events pushed by others can.
     fn can_take(&self, c: &Client, extra: usize) -> bool {
-        c.pending < self.outstanding_limit(c) && c.out_bytes + extra < self.max_queue / 2
-    }
-
-    fn outstanding_limit(&self, c: &Client) -> u32 {
-        if c.privileged {
-            PRIVILEGED_OUTSTANDING
+        let below = if c.privileged {
+            c.pending < PRIVILEGED_OUTSTANDING
         } else {
-            self.store.quotas_for(c.domid).outstanding.max(1)
-        }
+            self.outstanding.of(c.domid) < self.store.quotas_for(c.domid).outstanding.max(1)
+        };
+        below && c.own_bytes() + extra < self.max_queue / 2
     }
 
     /// Every change up to this generation is durable.
@@ -241,7 +237,7 @@ impl Daemon {
                 if self.can_take(c, 0) {
                     flags |= PollFlags::IN;
                 }
-                if c.outq.front().is_some_and(|(m, _)| m.needs <= durable) {
+                if c.ready(durable) {
                     flags |= PollFlags::OUT;
                 }
                 fds.push(PollFd::new(&c.stream, flags));
@@ -289,7 +285,8 @@ impl Daemon {
         let mut out = Output::default();
         let mut dead: Vec<ConnId> = Vec::new();
         for (id, rev) in client_ready {
-            if rev.intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR) && !self.read(id) {
+            let readable = rev.intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR);
+            if readable && !self.clients.get_mut(&id).is_some_and(Client::read) {
                 dead.push(id);
             }
         }
@@ -327,20 +324,24 @@ impl Daemon {
             self.drop_client(id);
         }
         let mut dead = Vec::new();
-        for msg in out.messages {
+        let batch = std::mem::take(&mut self.batch);
+        let produced = out.messages.into_iter().map(|m| (m, None));
+        for (msg, token) in batch.into_iter().chain(produced) {
             let Some(c) = self.clients.get_mut(&msg.to) else {
+                if let Some(t) = token {
+                    self.outstanding.done(t);
+                }
                 continue;
             };
             let id = msg.to;
-            let is_reply = Header::new_checked(&msg.bytes[..])
+            let reply = Header::new_checked(&msg.bytes[..])
                 .map_or(true, |h| h.msg_type() != MsgType::WatchEvent as u32);
-            c.out_bytes += msg.bytes.len();
-            c.outq.push_back((msg, is_reply));
-            if c.out_bytes > self.max_queue {
+            c.push(Queued { msg, reply, token });
+            if c.own_bytes() > self.max_queue && !dead.contains(&id) {
                 tracing::warn!(
                     "disconnecting domain {} client: {} bytes of output unread",
                     c.domid,
-                    c.out_bytes
+                    c.own_bytes()
                 );
                 dead.push(id);
             }
@@ -382,19 +383,8 @@ impl Daemon {
                         continue;
                     }
                     let id = self.store.connect(domid, privileged);
-                    self.clients.insert(
-                        id,
-                        Client {
-                            stream,
-                            domid,
-                            privileged,
-                            inbuf: Vec::new(),
-                            outq: VecDeque::new(),
-                            out_off: 0,
-                            out_bytes: 0,
-                            pending: 0,
-                        },
-                    );
+                    self.clients
+                        .insert(id, Client::new(stream, domid, privileged));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -404,27 +394,6 @@ impl Daemon {
                 }
             }
         }
-    }
-
-    /// Reads what is available; `false` if the client is gone.
-    fn read(&mut self, id: ConnId) -> bool {
-        let Some(c) = self.clients.get_mut(&id) else {
-            return false;
-        };
-        // Never buffer more than one whole message beyond what is handled.
-        let cap = 2 * (HEADER_LEN + PAYLOAD_MAX);
-        let mut buf = [0u8; 8192];
-        while c.inbuf.len() < cap {
-            let want = (cap - c.inbuf.len()).min(buf.len());
-            match c.stream.read(&mut buf[..want]) {
-                Ok(0) => return false,
-                Ok(n) => c.inbuf.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return false,
-            }
-        }
-        true
     }
 
     /// Handles up to [`REQUESTS_PER_TURN`] buffered whole requests, within
@@ -447,18 +416,31 @@ impl Daemon {
                     return false;
                 }
             };
+            let (domid, guest) = (c.domid, !c.privileged);
             let payload = c.inbuf[HEADER_LEN..total].to_vec();
             if let Some(c) = self.clients.get_mut(&id) {
                 c.inbuf.drain(..total);
-                c.pending += 1;
             }
             let before = out.messages.len();
             self.store.handle(id, &h, &payload, out);
-            produced += out.messages[before..]
+            let new: Vec<Message> = out.messages.drain(before..).collect();
+            produced += new
                 .iter()
                 .filter(|m| m.to == id)
                 .map(|m| m.bytes.len())
                 .sum::<usize>();
+            // A guest's request is outstanding until its reply and the
+            // events it caused for privileged connections are written.
+            let waits = |m: &Message| {
+                guest && (m.to == id || self.clients.get(&m.to).is_some_and(|c| c.privileged))
+            };
+            let token = self
+                .outstanding
+                .open(domid, new.iter().filter(|m| waits(m)).count() as u32);
+            for m in new {
+                let t = token.filter(|_| waits(&m));
+                self.batch.push((m, t));
+            }
         }
         true
     }
@@ -467,36 +449,17 @@ impl Daemon {
     /// `false` if the client is gone.
     fn flush(&mut self, id: ConnId) -> bool {
         let durable = self.durable();
-        let Some(c) = self.clients.get_mut(&id) else {
-            return true;
-        };
-        while let Some((msg, is_reply)) = c.outq.front() {
-            if msg.needs > durable {
-                return true;
-            }
-            match c.stream.write(&msg.bytes[c.out_off..]) {
-                Ok(0) => return false,
-                Ok(n) => {
-                    c.out_off += n;
-                    c.out_bytes -= n;
-                    if c.out_off == msg.bytes.len() {
-                        if *is_reply {
-                            c.pending = c.pending.saturating_sub(1);
-                        }
-                        c.out_off = 0;
-                        c.outq.pop_front();
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return false,
-            }
-        }
-        true
+        let outstanding = &mut self.outstanding;
+        self.clients
+            .get_mut(&id)
+            .is_none_or(|c| c.flush(durable, |t| outstanding.done(t)))
     }
 
     fn drop_client(&mut self, id: ConnId) {
-        if self.clients.remove(&id).is_some() {
+        if let Some(c) = self.clients.remove(&id) {
+            for t in c.into_tokens() {
+                self.outstanding.done(t);
+            }
             self.store.disconnect(id);
         }
     }
