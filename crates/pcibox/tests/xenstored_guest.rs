@@ -273,3 +273,105 @@ fn a_guest_cannot_get_a_privileged_connection_dropped() {
     assert_eq!(recv(&mut be).unwrap().0, 15);
     x.assert_alive();
 }
+
+/// Class 4: isolation. A guest probes the other guest's private tree with
+/// every request type, in and out of transactions, pairing a node that
+/// exists with one that does not: the answers must be the same (EACCES),
+/// so nothing leaks about what exists. Between probes it plays write skew on
+/// absence with two transactions of its own (each sees a node absent, then
+/// creates the one the other looked for): the second commit must fail.
+#[test]
+fn guests_learn_nothing_of_others_trees_and_failed_reads_are_isolated() {
+    let (_s, mut x) = daemon(&[]);
+    give_homes(&x);
+    for d in [5, 6] {
+        let secret = format!("/local/domain/{d}/secret");
+        x.ok("xenstore-write", &[&format!("{secret}/a"), "s"]);
+        x.ok("xenstore-chmod", &["-r", &secret, &format!("n{d}")]);
+    }
+    let sockets = [x.domain_socket(5), x.domain_socket(6)];
+    let results = under_attack(&x, "probes and write skew", 8, move |mut s, i, gate| {
+        let other = if i % 2 == 0 { 6 } else { 5 };
+        let mut s2 = connect(&sockets[i % 2]);
+        let (mut probes, mut skews) = (0usize, 0usize);
+        for round in 0usize.. {
+            if !gate.active() {
+                break;
+            }
+            let home = format!("/local/domain/{other}");
+            let pairs = [
+                (
+                    format!("{home}/secret/a"),
+                    format!("{home}/secret/z{round}"),
+                ),
+                (format!("{home}/secret"), format!("{home}/s{round}")),
+                (
+                    format!("{home}/secret/a"),
+                    format!("{home}/n{round}/deeper"),
+                ),
+            ];
+            let tx = if round % 2 == 0 { tx_start(&mut s) } else { 0 };
+            for (exists, missing) in &pairs {
+                let ask = |p: &str| -> Vec<(u32, u32, Vec<u8>)> {
+                    [
+                        (2, format!("{p}\0")),
+                        (1, format!("{p}\0")),
+                        (22, format!("{p}\00\0")),
+                        (3, format!("{p}\0")),
+                        (11, format!("{p}\0x")),
+                        (12, format!("{p}\0")),
+                        (13, format!("{p}\0")),
+                        (14, format!("{p}\0n{i}\0")),
+                    ]
+                    .into_iter()
+                    .map(|(ty, body)| (ty, tx, body.into_bytes()))
+                    .collect()
+                };
+                let a: Vec<String> = pipeline(&mut s, &ask(exists)).iter().map(errname).collect();
+                let b: Vec<String> = pipeline(&mut s, &ask(missing))
+                    .iter()
+                    .map(errname)
+                    .collect();
+                assert!(a.iter().all(|e| e == "EACCES"), "{exists}: {a:?}");
+                assert_eq!(a, b, "{exists} vs {missing}");
+                probes += 16;
+            }
+            if tx != 0 {
+                assert_eq!(
+                    errname(&pipeline(&mut s, &[(7, tx, b"F\0".to_vec())])[0]),
+                    ""
+                );
+            }
+            // Write skew, in directories of this attacker's own.
+            let (p, q) = (format!("p{i}"), format!("q{i}"));
+            let (t1, t2) = (tx_start(&mut s), tx_start(&mut s2));
+            let r1 = pipeline(&mut s, &[(2, t1, format!("{p}/a\0").into_bytes())]);
+            let r2 = pipeline(&mut s2, &[(2, t2, format!("{q}/b\0").into_bytes())]);
+            assert_eq!(
+                (errname(&r1[0]), errname(&r2[0])),
+                ("ENOENT".into(), "ENOENT".into())
+            );
+            let w1 = (11, t1, format!("{q}/b\0v").into_bytes());
+            assert_eq!(errname(&pipeline(&mut s, &[w1])[0]), "");
+            let w2 = (11, t2, format!("{p}/a\0v").into_bytes());
+            assert_eq!(errname(&pipeline(&mut s2, &[w2])[0]), "");
+            let e1 = errname(&pipeline(&mut s, &[(7, t1, b"T\0".to_vec())])[0]);
+            let e2 = errname(&pipeline(&mut s2, &[(7, t2, b"T\0".to_vec())])[0]);
+            if e1.is_empty() && e2.is_empty() {
+                skews += 1;
+            }
+            let clean = [
+                (13, 0, format!("{p}\0").into_bytes()),
+                (13, 0, format!("{q}\0").into_bytes()),
+            ];
+            pipeline(&mut s, &clean);
+        }
+        (probes, skews)
+    });
+    let probes: usize = results.iter().map(|r| r.0).sum();
+    let skews: usize = results.iter().map(|r| r.1).sum();
+    eprintln!("probes and write skew: {probes} probes answered alike, {skews} skews committed");
+    assert!(probes > 0);
+    assert_eq!(skews, 0, "both transactions of a write skew committed");
+    x.assert_alive();
+}

@@ -200,8 +200,34 @@ impl<'a> View<'a> {
             + pending(&self.stage.owned_delta)
     }
 
+    /// The answer for a node that does not exist, as xenstored gives it:
+    /// from the permissions of its nearest existing ancestor. `ENOENT` if the
+    /// caller may read there (`write`: write), else `EACCES` — the answer for
+    /// a node that exists but the caller may not access — so nobody learns
+    /// what exists where they may not look. The ancestors looked at count as
+    /// read (the answer depends on them).
+    fn absent(&mut self, p: &str, write: bool) -> Errno {
+        let caller = self.caller;
+        let mut cur = p;
+        while let Some(up) = path::parent(cur) {
+            match self.get(up) {
+                Err(e) => return e,
+                Ok(Some(n)) => {
+                    let a = caller.access(&n.perms);
+                    let may = if write { a.can_write() } else { a.can_read() };
+                    return if may { Errno::ENOENT } else { Errno::EACCES };
+                }
+                Ok(None) => cur = up,
+            }
+        }
+        Errno::EACCES
+    }
+
     fn readable(&mut self, p: &str) -> Result<&Node, Errno> {
         let caller = self.caller;
+        if self.get(p)?.is_none() {
+            return Err(self.absent(p, false));
+        }
         let node = self.get(p)?.ok_or(Errno::ENOENT)?;
         if !caller.access(&node.perms).can_read() {
             return Err(Errno::EACCES);
@@ -337,10 +363,15 @@ impl<'a> View<'a> {
         Ok(())
     }
 
-    /// `MKDIR`: nothing happens if the node exists.
+    /// `MKDIR`: nothing happens if the node exists (and the caller may
+    /// write it: the answer must not depend on whether it exists).
     pub fn mkdir(&mut self, p: &str) -> Result<(), Errno> {
-        if self.get(p)?.is_some() {
-            return Ok(());
+        let caller = self.caller;
+        if let Some(n) = self.get(p)? {
+            return match caller.access(&n.perms).can_write() {
+                true => Ok(()),
+                false => Err(Errno::EACCES),
+            };
         }
         let node = self.create(p, &[])?;
         self.changed(p, EventKind::Changed, node.perms);
@@ -348,14 +379,15 @@ impl<'a> View<'a> {
     }
 
     /// `RM`: removes the node and its subtree. A missing node is fine if its
-    /// parent exists.
+    /// parent exists (and the caller could write there: see
+    /// [`View::absent`]).
     pub fn rm(&mut self, p: &str) -> Result<(), Errno> {
         let parent_path = path::parent(p).ok_or(Errno::EINVAL)?.to_string();
         let caller = self.caller;
         let Some(node) = self.get_owned(p)? else {
-            return match self.get(&parent_path)? {
-                Some(_) => Ok(()),
-                None => Err(Errno::ENOENT),
+            return match self.absent(p, true) {
+                Errno::ENOENT if self.get(&parent_path)?.is_some() => Ok(()),
+                e => Err(e),
             };
         };
         if !caller.access(&node.perms).can_write() {
@@ -381,7 +413,9 @@ impl<'a> View<'a> {
     /// privileged caller may give the node another owner.
     pub fn set_perms(&mut self, p: &str, perms: Vec<Perm>) -> Result<(), Errno> {
         let caller = self.caller;
-        let mut node = self.get_owned(p)?.ok_or(Errno::ENOENT)?;
+        let Some(mut node) = self.get_owned(p)? else {
+            return Err(self.absent(p, true));
+        };
         if !caller.owns(&node.perms) || !caller.access(&node.perms).can_write() {
             return Err(Errno::EACCES);
         }

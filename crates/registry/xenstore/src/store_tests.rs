@@ -655,9 +655,10 @@ fn messages_wait_for_the_changes_they_reveal() {
     // A read waits for what it read, not for unrelated later changes.
     t.read(c, 0, "/a").unwrap();
     assert_eq!(t.reply_needs, gen_a);
-    // Learning that a node is absent waits for the latest removal.
+    // Learning that a node is absent waits for the latest removal and for
+    // its nearest ancestor (whose permissions decide the answer).
     assert_eq!(t.read(c, 0, "/nothing"), Err(Errno::ENOENT));
-    assert_eq!(t.reply_needs, 0, "nothing was ever removed");
+    assert_eq!(t.reply_needs, gen_b, "the root, as creating /b left it");
     t.rm(c, 0, "/b").unwrap();
     let gen_rm = t.reply_needs;
     assert!(gen_rm > gen_b);
@@ -672,4 +673,91 @@ fn messages_wait_for_the_changes_they_reveal() {
     // Requests that reveal no committed state wait for nothing.
     t.req(c, 0, Request::GetDomainPath { domid: 3 }).unwrap();
     assert_eq!(t.reply_needs, 0);
+}
+
+#[test]
+fn existing_and_missing_nodes_answer_alike_where_the_caller_may_not_look() {
+    let mut t = T::new();
+    let (d0, d5) = t.dom0_and_home(5);
+    t.write(d0, 0, "/local/domain/6/secret/a", "s").unwrap();
+    t.perms(d0, "/local/domain/6", "n6").unwrap();
+    t.perms(d0, "/local/domain/6/secret", "n6").unwrap();
+    t.perms(d0, "/local/domain/6/secret/a", "n6").unwrap();
+    let pairs = [
+        ("/local/domain/6/secret/a", "/local/domain/6/secret/b"),
+        ("/local/domain/6/secret", "/local/domain/6/other"),
+        (
+            "/local/domain/6/secret/a",
+            "/local/domain/6/none/deeper/still",
+        ),
+    ];
+    let perms = || vec![Perm::parse(b"n5").unwrap()];
+    let tx = t.start(d5).unwrap();
+    for tx in [0, tx] {
+        for (exists, missing) in pairs {
+            let ask = |t: &mut T, p: &str| -> Vec<Result<Vec<u8>, Errno>> {
+                let reqs = [
+                    Request::Read { path: p },
+                    Request::Directory { path: p },
+                    Request::DirectoryPart { path: p, offset: 0 },
+                    Request::GetPerms { path: p },
+                    Request::Write {
+                        path: p,
+                        value: b"x",
+                    },
+                    Request::Mkdir { path: p },
+                    Request::Rm { path: p },
+                    Request::SetPerms {
+                        path: p,
+                        perms: perms(),
+                    },
+                ];
+                reqs.into_iter().map(|r| t.req(d5, tx, r)).collect()
+            };
+            let a = ask(&mut t, exists);
+            assert!(
+                a.iter().all(|r| *r == Err(Errno::EACCES)),
+                "{exists}: {a:?}"
+            );
+            assert_eq!(a, ask(&mut t, missing), "{exists} vs {missing} in tx {tx}");
+        }
+    }
+    // Where the caller may look, a missing node is ENOENT (and RM of it OK).
+    assert_eq!(t.read(d5, 0, "nothing"), Err(Errno::ENOENT));
+    assert!(t.rm(d5, 0, "nothing").is_ok());
+    assert_eq!(t.rm(d5, 0, "nothing/below"), Err(Errno::ENOENT));
+    // dom0 sees everything as it is.
+    assert_eq!(
+        t.read(d0, 0, "/local/domain/6/secret/b"),
+        Err(Errno::ENOENT)
+    );
+}
+
+#[test]
+fn a_failed_read_in_a_transaction_is_remembered() {
+    // Write skew on absence: each transaction sees a node absent and
+    // creates the node the other one looked for. In different directories,
+    // so only the failed reads tie them together.
+    let mut t = T::new();
+    let c1 = t.dom0();
+    let c2 = t.dom0();
+    t.write(c1, 0, "/p", "").unwrap();
+    t.write(c1, 0, "/q", "").unwrap();
+    for look in ["read", "directory", "get_perms"] {
+        let t1 = t.start(c1).unwrap();
+        let t2 = t.start(c2).unwrap();
+        let probe = |t: &mut T, c, tx, p| match look {
+            "read" => t.req(c, tx, Request::Read { path: p }),
+            "directory" => t.req(c, tx, Request::Directory { path: p }),
+            _ => t.req(c, tx, Request::GetPerms { path: p }),
+        };
+        assert_eq!(probe(&mut t, c1, t1, "/p/a"), Err(Errno::ENOENT));
+        assert_eq!(probe(&mut t, c2, t2, "/q/b"), Err(Errno::ENOENT));
+        t.write(c1, t1, "/q/b", "1").unwrap();
+        t.write(c2, t2, "/p/a", "1").unwrap();
+        t.end(c1, t1, true).unwrap();
+        assert_eq!(t.end(c2, t2, true), Err(Errno::EAGAIN), "{look}");
+        assert_eq!(t.read(c1, 0, "/p/a"), Err(Errno::ENOENT));
+        t.rm(c1, 0, "/q/b").unwrap();
+    }
 }
