@@ -20,7 +20,7 @@ use xenstore_wire::{
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The socket failed.
-    #[error("xenstore socket: {0}")]
+    #[error("xenstore socket")]
     Io(#[from] io::Error),
     /// The daemon answered with an error.
     #[error("xenstore: {0}")]

@@ -27,7 +27,7 @@ use rustix::event::{poll, PollFd, PollFlags};
 use std::collections::BTreeMap;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::UnixListener;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -68,12 +68,18 @@ impl Config {
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
     /// A socket could not be set up.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Socket {
         /// The socket path.
         path: PathBuf,
         /// The cause.
         source: io::Error,
+    },
+    /// A daemon is listening on the socket already.
+    #[error("{path}: already in use by a running xenstored")]
+    SocketInUse {
+        /// The socket path.
+        path: PathBuf,
     },
     /// `poll` failed.
     #[error("poll: {0}")]
@@ -118,11 +124,24 @@ fn bind(path: &Path, mode: u32) -> Result<UnixListener, DaemonError> {
         path: path.to_path_buf(),
         source,
     };
-    // A socket left behind by a previous run (e.g. after kill -9).
+    // A socket left behind by a previous run (e.g. after kill -9) is
+    // replaced; one a daemon still listens on is not. (Anything else at the
+    // path makes `bind` fail.)
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         use std::os::unix::fs::FileTypeExt;
         if meta.file_type().is_socket() {
-            std::fs::remove_file(path).map_err(err)?;
+            match UnixStream::connect(path) {
+                Ok(_) => {
+                    return Err(DaemonError::SocketInUse {
+                        path: path.to_path_buf(),
+                    })
+                }
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                    tracing::info!("{}: removing a stale socket", path.display());
+                    std::fs::remove_file(path).map_err(err)?;
+                }
+                Err(e) => return Err(err(e)),
+            }
         }
     }
     let l = UnixListener::bind(path).map_err(err)?;

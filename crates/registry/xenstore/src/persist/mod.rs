@@ -24,7 +24,7 @@ use sync::Syncer;
 #[derive(Debug, thiserror::Error)]
 pub enum PersistError {
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file.
         path: PathBuf,
@@ -33,12 +33,20 @@ pub enum PersistError {
     },
     /// The snapshot is damaged (it is only ever replaced whole, so this is
     /// not a crash artefact), or the log is damaged before its last record.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Corrupt {
         /// The file.
         path: PathBuf,
         /// What is wrong.
         source: CodecError,
+    },
+    /// Another daemon holds the state directory.
+    #[error("{dir}: in use by another pcibox xenstored{holder}")]
+    Locked {
+        /// The state directory.
+        dir: PathBuf,
+        /// ` (pid N)` if the holder's pid is known.
+        holder: String,
     },
     /// The recovered tree breaks an invariant.
     #[error("recovered tree is inconsistent: {0}")]
@@ -62,6 +70,8 @@ pub struct Recovered {
 #[derive(Debug)]
 pub struct Persist {
     dir: PathBuf,
+    /// `lock`, held (`flock`) for as long as the daemon runs.
+    _lock: File,
     log: File,
     log_len: u64,
     compact_after: u64,
@@ -95,6 +105,7 @@ impl Persist {
     /// An empty directory yields the initial tree.
     pub fn open(dir: &Path, compact_after: u64) -> Result<(Persist, Recovered), PersistError> {
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let lock = lock(dir)?;
         let snap_path = dir.join("snapshot");
         let log_path = dir.join("log");
         let mut domains = BTreeMap::new();
@@ -160,6 +171,7 @@ impl Persist {
         Ok((
             Persist {
                 dir: dir.to_path_buf(),
+                _lock: lock,
                 log,
                 log_len: valid as u64,
                 compact_after,
@@ -254,6 +266,40 @@ impl Persist {
         self.syncer.mark_durable(store.tree().generation() - 1);
         Ok(())
     }
+}
+
+/// Takes `dir/lock` (an exclusive `flock`, released when the process ends,
+/// however it ends) and writes our pid into it; fails if another daemon
+/// holds it.
+fn lock(dir: &Path) -> Result<File, PersistError> {
+    use rustix::fs::{flock, FlockOperation};
+    let path = dir.join("lock");
+    let mut f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io_err(&path))?;
+    match flock(&f, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {}
+        Err(rustix::io::Errno::WOULDBLOCK) => {
+            let pid = std::fs::read_to_string(&path).unwrap_or_default();
+            let pid = pid.trim();
+            return Err(PersistError::Locked {
+                dir: dir.to_path_buf(),
+                holder: if pid.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (pid {pid})")
+                },
+            });
+        }
+        Err(e) => return Err(io_err(&path)(e.into())),
+    }
+    f.set_len(0).map_err(io_err(&path))?;
+    writeln!(f, "{}", std::process::id()).map_err(io_err(&path))?;
+    Ok(f)
 }
 
 fn sync_dir(dir: &Path) -> Result<(), PersistError> {
