@@ -178,6 +178,8 @@ impl Drop for Xenstored {
 fn spawn(args: &[String]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_pcibox"))
         .args(args)
+        // Warnings only: the daemon's start-up line would clutter test output.
+        .env("PCIBOX_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -187,13 +189,18 @@ fn spawn(args: &[String]) -> Child {
 
 /// Sends one raw request.
 pub fn send(s: &mut UnixStream, ty: u32, req_id: u32, tx: u32, payload: &[u8]) {
+    assert!(try_send(s, ty, req_id, tx, payload), "send failed");
+}
+
+/// Sends one raw request; `false` if the daemon has closed the connection.
+pub fn try_send(s: &mut UnixStream, ty: u32, req_id: u32, tx: u32, payload: &[u8]) -> bool {
     use std::io::Write;
     let mut msg = Vec::new();
     for v in [ty, req_id, tx, payload.len() as u32] {
         msg.extend_from_slice(&v.to_le_bytes());
     }
     msg.extend_from_slice(payload);
-    s.write_all(&msg).unwrap();
+    s.write_all(&msg).is_ok()
 }
 
 /// Reads one raw message: (type, req_id, payload); `None` at end of stream.

@@ -103,6 +103,39 @@ struct Listener {
     socket: UnixListener,
     domid: u16,
     privileged: bool,
+    /// The socket file, with its device and inode: removed when the daemon
+    /// stops if it is still the one bound here.
+    path: PathBuf,
+    id: (u64, u64),
+}
+
+impl Listener {
+    fn bind(path: &Path, mode: u32, domid: u16, privileged: bool) -> Result<Listener, DaemonError> {
+        use std::os::unix::fs::MetadataExt;
+        let socket = bind(path, mode)?;
+        let meta = std::fs::symlink_metadata(path).map_err(|source| DaemonError::Socket {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Listener {
+            socket,
+            domid,
+            privileged,
+            path: path.to_path_buf(),
+            id: (meta.dev(), meta.ino()),
+        })
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(meta) = std::fs::symlink_metadata(&self.path) {
+            if (meta.dev(), meta.ino()) == self.id {
+                let _ = std::fs::remove_file(&self.path);
+            }
+        }
+    }
 }
 
 /// The running daemon.
@@ -154,14 +187,15 @@ impl Daemon {
     /// Recovers the state (if a state directory is set), binds the sockets
     /// and introduces the domains that have one.
     pub fn bind(cfg: &Config) -> Result<Daemon, DaemonError> {
+        let mut state = "in memory only (no --state-dir)".to_string();
         let (store, persist) = match &cfg.state_dir {
             Some(dir) => {
                 let (p, rec) = Persist::open(dir, cfg.compact_after)?;
-                tracing::info!(
-                    "recovered {} nodes ({} log records replayed, {} torn bytes dropped)",
+                state = format!(
+                    "state {}: {} nodes ({} log records replayed)",
+                    dir.display(),
                     rec.tree.len(),
                     rec.replayed,
-                    rec.dropped
                 );
                 (
                     Store::with_state(rec.tree, rec.domains, cfg.quotas),
@@ -170,17 +204,9 @@ impl Daemon {
             }
             None => (Store::new(cfg.quotas), None),
         };
-        let mut listeners = vec![Listener {
-            socket: bind(&cfg.socket, 0o600)?,
-            domid: 0,
-            privileged: true,
-        }];
+        let mut listeners = vec![Listener::bind(&cfg.socket, 0o600, 0, true)?];
         for (domid, path) in &cfg.domain_sockets {
-            listeners.push(Listener {
-                socket: bind(path, 0o666)?,
-                domid: *domid,
-                privileged: false,
-            });
+            listeners.push(Listener::bind(path, 0o666, *domid, false)?);
         }
         let mut d = Daemon {
             store,
@@ -196,6 +222,20 @@ impl Daemon {
             d.store.introduce(*domid, &mut out);
         }
         d.finish(out)?;
+        let domains: Vec<String> = cfg
+            .domain_sockets
+            .iter()
+            .map(|(d, p)| format!("{d}={}", p.display()))
+            .collect();
+        tracing::info!(
+            "listening on {} (domain sockets: {}); {state}",
+            cfg.socket.display(),
+            if domains.is_empty() {
+                "none".to_string()
+            } else {
+                domains.join(" ")
+            }
+        );
         Ok(d)
     }
 
