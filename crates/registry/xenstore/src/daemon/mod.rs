@@ -185,7 +185,7 @@ fn bind(path: &Path, mode: u32) -> Result<UnixListener, DaemonError> {
 
 impl Daemon {
     /// Recovers the state (if a state directory is set), binds the sockets
-    /// and introduces the domains that have one.
+    /// and introduces the domains that have one (and were not released).
     pub fn bind(cfg: &Config) -> Result<Daemon, DaemonError> {
         let mut state = "in memory only (no --state-dir)".to_string();
         let (store, persist) = match &cfg.state_dir {
@@ -218,8 +218,13 @@ impl Daemon {
             outstanding: Outstanding::default(),
         };
         let mut out = Output::default();
+        // A domain with a socket is introduced, unless the recovered state
+        // says it was released (then it waits for an INTRODUCE, as before
+        // the restart).
         for (domid, _) in &cfg.domain_sockets {
-            d.store.introduce(*domid, &mut out);
+            if d.store.domains().get(domid).is_none_or(|s| s.introduced) {
+                d.store.introduce(*domid, &mut out);
+            }
         }
         d.finish(out)?;
         let domains: Vec<String> = cfg
