@@ -223,7 +223,11 @@ fn runs_as_a_systemd_notify_service_and_stops_cleanly_on_sigterm() {
         assert!(
             lines.first().is_some_and(|l| l.contains("listening on")
                 && l.contains(&s(&socket))
-                && l.contains("nodes")),
+                && l.contains(if round == 0 {
+                    "a new registry"
+                } else {
+                    "nodes"
+                })),
             "start-up line: {lines:?}"
         );
         assert!(

@@ -10,6 +10,7 @@
 //! removing its sockets and pidfile.
 
 use pcibox_xenstore::daemon::{Config, Daemon};
+use pcibox_xenstore::persist;
 use pcibox_xenstore::Quotas;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -21,8 +22,8 @@ use std::sync::Arc;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The privileged main socket.
-    #[arg(long, value_name = "PATH")]
-    socket: PathBuf,
+    #[arg(long, value_name = "PATH", required_unless_present_any = ["check", "salvage"])]
+    socket: Option<PathBuf>,
     /// Keep the tree here (append-only log + snapshot); without it the tree
     /// lives in memory only.
     #[arg(long, value_name = "DIR")]
@@ -45,6 +46,15 @@ pub struct Args {
     /// Write the daemon's pid here once it listens (removed when it stops).
     #[arg(long, value_name = "PATH")]
     pidfile: Option<PathBuf>,
+    /// Do not serve: describe the state directory's files and damage, and
+    /// whether the daemon would start on it (exit status 1 if not).
+    #[arg(long, requires = "state_dir", conflicts_with = "salvage")]
+    check: bool,
+    /// Do not serve: keep every intact change of a damaged state directory
+    /// as a new state (the old files move to DIR/salvaged-<time>/), and say
+    /// what was lost.
+    #[arg(long, requires = "state_dir")]
+    salvage: bool,
 }
 
 fn parse_domain_socket(s: &str) -> Result<(u16, PathBuf), String> {
@@ -103,14 +113,32 @@ impl Drop for Pidfile {
     }
 }
 
+/// `--check` or `--salvage`: prints the report.
+fn inspect(dir: &Path, salvage: bool) -> Result<ExitCode, super::Error> {
+    let report = if salvage {
+        persist::salvage::salvage(dir)?
+    } else {
+        persist::salvage::check(dir)?
+    };
+    print!("{}", report.text);
+    Ok(match report.whole || salvage {
+        true => ExitCode::SUCCESS,
+        false => ExitCode::FAILURE,
+    })
+}
+
 /// Runs the daemon until SIGTERM or SIGINT (exit 0) or a failure.
 pub fn run(args: Args) -> Result<ExitCode, super::Error> {
+    if let (true, Some(dir)) = (args.check || args.salvage, &args.state_dir) {
+        return inspect(dir, args.salvage);
+    }
+    let socket = args.socket.ok_or("--socket is required")?;
     let mut quotas = Quotas::default();
     for q in &args.quotas {
         quotas.apply(q)?;
     }
     let cfg = Config {
-        socket: args.socket,
+        socket,
         domain_sockets: args.domain_sockets,
         state_dir: args.state_dir,
         quotas,

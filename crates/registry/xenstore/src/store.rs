@@ -53,6 +53,17 @@ pub enum Change {
         /// The new node.
         node: Option<Arc<Node>>,
     },
+    /// Only the children of a node changed (a log entry; the tree and the
+    /// snapshot hold whole nodes): `removed` names were taken out, then
+    /// `added` names appended.
+    Children {
+        /// Absolute path.
+        path: String,
+        /// Names removed.
+        removed: Vec<String>,
+        /// Names appended.
+        added: Vec<String>,
+    },
     /// A domain was introduced or released.
     Domain {
         /// The domain.
@@ -97,6 +108,32 @@ pub struct Store {
     pending_events: Vec<Event>,
     /// What the request being handled depends on (see [`Message::needs`]).
     observed: u64,
+}
+
+/// `new` as a [`Change::Children`] against `old`, if only one child was
+/// appended or removed (what creating or removing a node does to its parent).
+fn children_delta(path: &str, old: Option<&Node>, new: Option<&Node>) -> Option<Change> {
+    let (old, new) = (old?, new?);
+    if old.value != new.value || old.perms != new.perms {
+        return None;
+    }
+    let (o, n) = (&old.children, &new.children);
+    let (removed, added) = if n.len() == o.len() + 1 && n[..o.len()] == o[..] {
+        (Vec::new(), vec![n[o.len()].clone()])
+    } else if n.len() + 1 == o.len() {
+        let i = o.iter().zip(n).position(|(a, b)| a != b).unwrap_or(n.len());
+        if o[i + 1..] != n[i..] {
+            return None;
+        }
+        (vec![o[i].clone()], Vec::new())
+    } else {
+        return None;
+    };
+    Some(Change::Children {
+        path: path.to_string(),
+        removed,
+        added,
+    })
 }
 
 impl Output {
@@ -334,10 +371,16 @@ impl Store {
         if changes.is_empty() {
             return;
         }
+        // A directory gaining or losing a child is logged as that, not whole.
+        let deltas: Vec<Option<Change>> = changes
+            .iter()
+            .map(|(p, n)| children_delta(p, self.tree.get(p), n.as_deref()))
+            .collect();
         let gen = self.tree.apply(&mut changes);
         self.observed = self.observed.max(gen);
-        for (p, node) in changes {
-            out.changes.push(Change::Node { path: p, node });
+        for ((p, node), delta) in changes.into_iter().zip(deltas) {
+            out.changes
+                .push(delta.unwrap_or(Change::Node { path: p, node }));
         }
         self.pending_events.extend(events);
     }

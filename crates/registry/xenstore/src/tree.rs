@@ -124,6 +124,32 @@ impl Tree {
         gen
     }
 
+    /// Sets or removes one node (replaying the log).
+    pub fn set(&mut self, path: &str, node: Option<Arc<Node>>) {
+        let mut one = ChangeSet::new();
+        one.insert(path.to_string(), node);
+        self.apply(&mut one);
+    }
+
+    /// Takes `removed` names out of a node's children, then appends the
+    /// `added` ones it lacks (replaying the log); `false` if there is no
+    /// such node.
+    pub fn edit_children(&mut self, path: &str, removed: &[String], added: &[String]) -> bool {
+        let gen = self.bump();
+        let Some(node) = self.nodes.get_mut(path) else {
+            return false;
+        };
+        let n = Arc::make_mut(node);
+        n.children.retain(|c| !removed.contains(c));
+        for a in added {
+            if !n.children.contains(a) {
+                n.children.push(a.clone());
+            }
+        }
+        n.gen = gen;
+        true
+    }
+
     /// Every node, parents before children and children in creation order.
     pub fn walk(&self) -> Vec<(String, &Arc<Node>)> {
         let mut out = Vec::with_capacity(self.nodes.len());
@@ -137,6 +163,62 @@ impl Tree {
             }
         }
         out
+    }
+
+    /// Restores the invariants [`Tree::check`] checks after salvaging a
+    /// damaged state (some changes lost): a root, every node named by its
+    /// parent (missing parents are created empty, with the child's
+    /// permissions), no child named that does not exist. Returns what it did.
+    pub fn repair(&mut self) -> Vec<String> {
+        let mut done = Vec::new();
+        if !self.nodes.contains_key("/") {
+            self.set("/", Some(Arc::new(Node::new(0, PermKind::None))));
+            done.push("/: created the missing root".to_string());
+        }
+        let mut paths: Vec<String> = self.nodes.keys().cloned().collect();
+        paths.sort_by_key(|p| (p.matches('/').count(), p.clone()));
+        for p in &paths {
+            let Some(parent) = path::parent(p) else {
+                continue;
+            };
+            if !self.nodes.contains_key(parent) {
+                let mut n = Node::new(0, PermKind::None);
+                if let Some(child) = self.nodes.get(p.as_str()) {
+                    n.perms = child.perms.clone();
+                }
+                self.set(parent, Some(Arc::new(n)));
+                done.push(format!("{parent}: created the missing parent of {p}"));
+            }
+            let name = path::basename(p);
+            if !self
+                .get(parent)
+                .is_some_and(|n| n.children.iter().any(|c| c == name))
+            {
+                self.edit_children(parent, &[], &[name.to_string()]);
+                done.push(format!("{parent}: named its child {name}"));
+            }
+        }
+        let paths: Vec<String> = self.nodes.keys().cloned().collect();
+        for p in paths {
+            let Some(node) = self.nodes.get(&p) else {
+                continue;
+            };
+            let mut seen = std::collections::HashSet::new();
+            let kept: Vec<String> = node
+                .children
+                .iter()
+                .filter(|c| self.nodes.contains_key(&path::join(&p, c)) && seen.insert(*c))
+                .cloned()
+                .collect();
+            if kept.len() != node.children.len() {
+                let gone = node.children.len() - kept.len();
+                if let Some(n) = self.nodes.get_mut(&p) {
+                    Arc::make_mut(n).children = kept;
+                }
+                done.push(format!("{p}: dropped {gone} children that do not exist"));
+            }
+        }
+        done
     }
 
     /// Checks the tree's invariants: a root exists, every child named by a

@@ -18,7 +18,7 @@
 mod conn;
 mod outstanding;
 
-use crate::persist::{Persist, PersistError};
+use crate::persist::{Lock, Persist, PersistError};
 use crate::quota::Quotas;
 use crate::store::{ConnId, Message, Output, Store};
 use conn::{Client, Queued};
@@ -187,16 +187,29 @@ impl Daemon {
     /// Recovers the state (if a state directory is set), binds the sockets
     /// and introduces the domains that have one (and were not released).
     pub fn bind(cfg: &Config) -> Result<Daemon, DaemonError> {
+        // The state directory first (a second daemon on it touches no
+        // socket), then the sockets (a daemon refused a socket creates no
+        // state), then the state.
+        let lock = cfg.state_dir.as_deref().map(Lock::take).transpose()?;
+        let mut listeners = vec![Listener::bind(&cfg.socket, 0o600, 0, true)?];
+        for (domid, path) in &cfg.domain_sockets {
+            listeners.push(Listener::bind(path, 0o666, *domid, false)?);
+        }
         let mut state = "in memory only (no --state-dir)".to_string();
-        let (store, persist) = match &cfg.state_dir {
-            Some(dir) => {
-                let (p, rec) = Persist::open(dir, cfg.compact_after)?;
-                state = format!(
-                    "state {}: {} nodes ({} log records replayed)",
-                    dir.display(),
-                    rec.tree.len(),
-                    rec.replayed,
-                );
+        let (store, persist) = match lock {
+            Some(lock) => {
+                let dir = cfg.state_dir.clone().unwrap_or_default();
+                let (p, rec) = Persist::open(lock, cfg.compact_after)?;
+                state = if rec.created {
+                    format!("state {}: a new registry", dir.display())
+                } else {
+                    format!(
+                        "state {}: {} nodes ({} log records replayed)",
+                        dir.display(),
+                        rec.tree.len(),
+                        rec.replayed,
+                    )
+                };
                 (
                     Store::with_state(rec.tree, rec.domains, cfg.quotas),
                     Some(p),
@@ -204,10 +217,6 @@ impl Daemon {
             }
             None => (Store::new(cfg.quotas), None),
         };
-        let mut listeners = vec![Listener::bind(&cfg.socket, 0o600, 0, true)?];
-        for (domid, path) in &cfg.domain_sockets {
-            listeners.push(Listener::bind(path, 0o666, *domid, false)?);
-        }
         let mut d = Daemon {
             store,
             persist,

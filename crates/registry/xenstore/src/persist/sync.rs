@@ -113,12 +113,6 @@ impl Syncer {
         self.shared.durable.load(Ordering::Acquire)
     }
 
-    /// Records that everything up to `gen` is on disk by other means (a
-    /// snapshot was written and flushed).
-    pub fn mark_durable(&self, gen: u64) {
-        self.shared.durable.fetch_max(gen, Ordering::AcqRel);
-    }
-
     /// The eventfd the loop polls for completed flushes.
     pub fn wake_fd(&self) -> BorrowedFd<'_> {
         self.shared.wake.as_fd()
