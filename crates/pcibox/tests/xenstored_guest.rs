@@ -375,3 +375,141 @@ fn guests_learn_nothing_of_others_trees_and_failed_reads_are_isolated() {
     assert_eq!(skews, 0, "both transactions of a write skew committed");
     x.assert_alive();
 }
+
+/// A tmpfs mounted for a test, unmounted when dropped.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` at `dir`; `None` (saying why) if this
+    /// process may not mount one.
+    fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            eprintln!(
+                "skipped: cannot mount a tmpfs to fill ({}); run the tests as root",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            return None;
+        }
+        Some(Tmpfs(dir.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Fills the filesystem holding `path` with `path`.
+fn fill(path: &Path) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    for chunk in [65536, 4096, 512, 1] {
+        while f.write_all(&vec![0u8; chunk]).is_ok() {}
+    }
+    let _ = f.sync_all();
+}
+
+/// Class 6: the state directory's filesystem fills up while guests write as
+/// fast as they can. Changes are refused with ENOSPC (dom0's too) and
+/// nothing refused is half-done; reads go on; the daemon survives, also a
+/// `kill -9` and a restart on the full disk, with every acknowledged write;
+/// once space returns it accepts changes again by itself and compacts.
+#[test]
+fn a_full_disk_refuses_changes_keeps_reads_and_recovers() {
+    let sc = Scratch::new("xs-full");
+    let Some(_fs) = Tmpfs::mount(&sc.0.join("state"), "2m") else {
+        return;
+    };
+    let mut x = Xenstored::start_in(&sc.0, &["--compact-after", "65536"]);
+    give_homes(&x);
+    for i in 0..50 {
+        x.ok("xenstore-write", &[&format!("/before/{i}"), "v"]);
+    }
+    let filler = sc.0.join("state/filler");
+    fill(&filler);
+    let results = under_attack(&x, "full disk", 6, |mut s, i, gate| {
+        let (mut acked, mut refused) = (Vec::new(), 0usize);
+        let mut n = 0;
+        while gate.active() {
+            let writes: Vec<(u32, u32, Vec<u8>)> = (0..10)
+                .map(|k| {
+                    let p = format!("f{i}/{}", (n + k) % 300);
+                    (11, 0, format!("{p}\0{}", "v".repeat(200)).into_bytes())
+                })
+                .collect();
+            for (k, r) in pipeline(&mut s, &writes).iter().enumerate() {
+                match errname(r).as_str() {
+                    "" => acked.push(format!("f{i}/{}", (n + k) % 300)),
+                    "ENOSPC" => refused += 1,
+                    e => panic!("attacker {i}: {e}"),
+                }
+            }
+            n += 10;
+        }
+        (acked, refused, i)
+    });
+    let refused: usize = results.iter().map(|r| r.1).sum();
+    eprintln!("full disk: {refused} writes refused with ENOSPC");
+    assert!(refused > 0, "the disk never filled");
+    // dom0 is refused too, once what was allocated ahead is used up (a
+    // failed compaction may have given a little space back meanwhile).
+    fill(&filler);
+    let mut c = connect(&x.socket);
+    let body = format!("/dom0\0{}", "d".repeat(300));
+    let dom0_refused =
+        (0..10_000).any(|_| errname(&call(&mut c, 11, 0, body.as_bytes())) == "ENOSPC");
+    assert!(dom0_refused, "dom0 was never refused");
+    let check = |x: &Xenstored| {
+        for i in 0..50 {
+            assert_eq!(x.ok("xenstore-read", &[&format!("/before/{i}")]), "v\n");
+        }
+        for (acked, _, i) in &results {
+            let home = format!("/local/domain/{}", if i % 2 == 0 { 5 } else { 6 });
+            // A node written again later holds the last value; each was
+            // acknowledged at least once, so it exists.
+            for p in acked {
+                x.ok("xenstore-exists", &[&format!("{home}/{p}")]);
+            }
+        }
+    };
+    check(&x);
+    // A crash and a restart on the full disk lose nothing acknowledged.
+    x.restart();
+    check(&x);
+    // Space returns: changes are accepted again, and the log compacts.
+    std::fs::remove_file(&filler).unwrap();
+    let start = std::time::Instant::now();
+    while errname(&call(&mut connect(&x.socket), 11, 0, b"/after\0x")) == "ENOSPC" {
+        assert!(start.elapsed() < Duration::from_secs(10), "still refusing");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut c = pcibox_xenstore::client::Client::connect(&x.socket).unwrap();
+    for i in 0..400 {
+        c.write(0, &format!("/after/{i}"), &[b'a'; 300]).unwrap();
+    }
+    let files: Vec<String> = std::fs::read_dir(sc.0.join("state"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!files.iter().any(|f| f == "snapshot.tmp"), "{files:?}");
+    let segs = files.iter().filter(|f| f.starts_with("log.")).count();
+    assert!(segs <= 2, "old segments not removed: {files:?}");
+    x.restart();
+    check(&x);
+    assert_eq!(x.ok("xenstore-read", &["/after/399"]).len(), 301);
+    x.assert_alive();
+}

@@ -5,6 +5,7 @@
 
 use crate::node::{Caller, Node};
 use crate::ops::{Event, TxState, View};
+use crate::persist;
 use crate::quota::Quotas;
 use crate::tree::{ChangeSet, Tree};
 use crate::watch::Watch;
@@ -108,7 +109,21 @@ pub struct Store {
     pending_events: Vec<Event>,
     /// What the request being handled depends on (see [`Message::needs`]).
     observed: u64,
+    /// Room in the log, if it is limited.
+    space: Option<Box<dyn Space>>,
 }
+
+/// Room to log changes in: before any change is made, the store asks for
+/// the bytes its log record will take. If the answer is no, the request
+/// fails with `ENOSPC` and nothing changes — so nothing is acknowledged that
+/// could not be made durable, and reads go on.
+pub trait Space: Send + std::fmt::Debug {
+    /// Whether `bytes` more can be logged (and, if so, they are promised).
+    fn reserve(&mut self, bytes: usize) -> bool;
+}
+
+/// Log bytes a domain being introduced or released takes (at most).
+const DOMAIN_RECORD: usize = 4 + persist::frame::FRAME_HEADER_LEN;
 
 /// `new` as a [`Change::Children`] against `old`, if only one child was
 /// appended or removed (what creating or removing a node does to its parent).
@@ -158,7 +173,13 @@ impl Store {
             next_conn: 1,
             pending_events: Vec::new(),
             observed: 0,
+            space: None,
         }
+    }
+
+    /// Limits changes to what `space` has room to log.
+    pub fn set_space(&mut self, space: Box<dyn Space>) {
+        self.space = Some(space);
     }
 
     /// The committed tree.
@@ -362,20 +383,47 @@ impl Store {
         let r = f(&mut view, &abs);
         self.observed = self.observed.max(view.depends_on());
         if let Some(stage) = view.finish(r.is_ok()) {
-            self.commit(stage.changes, stage.events, out);
+            self.commit(stage.changes, stage.events, out)?;
         }
         r
     }
 
-    fn commit(&mut self, mut changes: ChangeSet, events: Vec<Event>, out: &mut Output) {
+    /// Whether `bytes` more of log can be written (see [`Space`]).
+    fn reserve(&mut self, bytes: usize) -> bool {
+        self.space.as_mut().is_none_or(|s| s.reserve(bytes))
+    }
+
+    /// Applies `changes`, unless there is no room to log them (`ENOSPC`:
+    /// then nothing changes).
+    fn commit(
+        &mut self,
+        mut changes: ChangeSet,
+        events: Vec<Event>,
+        out: &mut Output,
+    ) -> Result<(), Errno> {
         if changes.is_empty() {
-            return;
+            return Ok(());
         }
         // A directory gaining or losing a child is logged as that, not whole.
         let deltas: Vec<Option<Change>> = changes
             .iter()
             .map(|(p, n)| children_delta(p, self.tree.get(p), n.as_deref()))
             .collect();
+        let need: usize = changes
+            .iter()
+            .zip(&deltas)
+            .map(|((p, n), d)| match (d, n) {
+                (Some(d), _) => persist::entry_len(d),
+                (None, Some(n)) => persist::node_len(p, n),
+                (None, None) => persist::entry_len(&Change::Node {
+                    path: p.clone(),
+                    node: None,
+                }),
+            })
+            .sum();
+        if !self.reserve(need + persist::frame::FRAME_HEADER_LEN) {
+            return Err(Errno::ENOSPC);
+        }
         let gen = self.tree.apply(&mut changes);
         self.observed = self.observed.max(gen);
         for ((p, node), delta) in changes.into_iter().zip(deltas) {
@@ -383,6 +431,7 @@ impl Store {
                 .push(delta.unwrap_or(Change::Node { path: p, node }));
         }
         self.pending_events.extend(events);
+        Ok(())
     }
 
     /// Whether committing `tx` would leave a domain owning more nodes than
@@ -543,7 +592,7 @@ impl Store {
                         self.observed = self.tree.generation() - 1;
                         return Err(Errno::ENOSPC);
                     }
-                    self.commit(tx.changes, tx.events, out);
+                    self.commit(tx.changes, tx.events, out)?;
                 }
                 ok()
             }
@@ -561,6 +610,9 @@ impl Store {
                 self.require_privileged(id)?;
                 if domid == 0 || domid >= DOMID_FIRST_RESERVED {
                     return Err(Errno::EINVAL);
+                }
+                if !self.is_introduced(domid) && !self.reserve(DOMAIN_RECORD) {
+                    return Err(Errno::ENOSPC);
                 }
                 self.introduce(domid, out);
                 ok()
@@ -680,10 +732,13 @@ impl Store {
         if domid == 0 {
             return Err(Errno::EINVAL);
         }
-        let d = self.domains.get_mut(&domid).ok_or(Errno::ENOENT)?;
-        if !d.introduced {
+        if !self.domains.get(&domid).is_some_and(|d| d.introduced) {
             return Err(Errno::ENOENT);
         }
+        if !self.reserve(DOMAIN_RECORD) {
+            return Err(Errno::ENOSPC);
+        }
+        let d = self.domains.get_mut(&domid).ok_or(Errno::ENOENT)?;
         d.introduced = false;
         out.changes.push(Change::Domain {
             domid,

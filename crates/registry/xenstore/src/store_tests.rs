@@ -761,3 +761,54 @@ fn a_failed_read_in_a_transaction_is_remembered() {
         t.rm(c1, 0, "/q/b").unwrap();
     }
 }
+
+/// Room for `0` more bytes of log, shared with the test.
+#[derive(Debug, Clone)]
+struct Room(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl crate::Space for Room {
+    fn reserve(&mut self, bytes: usize) -> bool {
+        use std::sync::atomic::Ordering;
+        self.0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(bytes))
+            .is_ok()
+    }
+}
+
+#[test]
+fn without_room_in_the_log_changes_are_refused_whole_and_reads_go_on() {
+    use std::sync::atomic::Ordering;
+    let mut t = T::new();
+    let room = Room(std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(1 << 20)));
+    t.store.set_space(Box::new(room.clone()));
+    let (d0, d5) = t.dom0_and_home(5);
+    t.write(d0, 0, "/a/b", "1").unwrap();
+    let tx = t.start(d5).unwrap();
+    t.write(d5, tx, "x", "in tx").unwrap();
+    t.watch(d0, "/a", "w").unwrap();
+    let intro = |domid| Request::Introduce {
+        domid,
+        mfn: 0,
+        evtchn: 0,
+    };
+    t.req(d0, 0, intro(5)).unwrap();
+    t.take_events(d0);
+    let before = t.store.tree().generation();
+    room.0.store(0, Ordering::Relaxed);
+    assert_eq!(t.write(d0, 0, "/a/b", "2"), Err(Errno::ENOSPC), "dom0 too");
+    assert_eq!(t.write(d5, 0, "y/z", "1"), Err(Errno::ENOSPC));
+    assert_eq!(t.rm(d0, 0, "/a"), Err(Errno::ENOSPC));
+    assert_eq!(t.end(d5, tx, true), Err(Errno::ENOSPC));
+    assert_eq!(t.end(d5, tx, true), Err(Errno::ENOENT), "the transaction ended");
+    assert_eq!(t.req(d0, 0, intro(9)), Err(Errno::ENOSPC));
+    assert_eq!(t.req(d0, 0, Request::Release { domid: 5 }), Err(Errno::ENOSPC));
+    // Nothing changed, nobody was told of a change, and reads go on.
+    assert_eq!(t.store.tree().generation(), before);
+    assert!(t.take_events(d0).is_empty());
+    assert_eq!(t.read(d0, 0, "/a/b").unwrap(), "1");
+    assert_eq!(t.read(d5, 0, "x"), Err(Errno::ENOENT));
+    // Room again: changes go through.
+    room.0.store(1 << 20, Ordering::Relaxed);
+    t.write(d0, 0, "/a/b", "3").unwrap();
+    assert_eq!(t.read(d0, 0, "/a/b").unwrap(), "3");
+}

@@ -210,10 +210,9 @@ impl Daemon {
                         rec.replayed,
                     )
                 };
-                (
-                    Store::with_state(rec.tree, rec.domains, cfg.quotas),
-                    Some(p),
-                )
+                let mut store = Store::with_state(rec.tree, rec.domains, cfg.quotas);
+                store.set_space(p.space());
+                (store, Some(p))
             }
             None => (Store::new(cfg.quotas), None),
         };
@@ -391,7 +390,7 @@ impl Daemon {
     fn finish(&mut self, out: Output) -> Result<(), DaemonError> {
         if let Some(p) = &mut self.persist {
             p.append(&out.changes, self.store.tree().generation() - 1)?;
-            p.maybe_compact(&self.store)?;
+            p.maybe_compact(&self.store);
         }
         for id in out.close {
             self.drop_client(id);
@@ -536,6 +535,18 @@ impl Daemon {
             self.store.disconnect(id);
         }
     }
+}
+
+/// An error and its causes, joined by ": " (for a log line).
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
 }
 
 /// A daemon running on its own thread, stopped when dropped (for tests,

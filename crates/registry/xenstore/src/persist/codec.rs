@@ -58,6 +58,35 @@ fn put_strs(out: &mut Vec<u8>, names: &[String]) {
     }
 }
 
+/// The size of `change`'s entry in a record body.
+pub fn entry_len(change: &Change) -> usize {
+    let names = |v: &[String]| 4 + v.iter().map(|n| 2 + n.len()).sum::<usize>();
+    match change {
+        Change::Node {
+            path,
+            node: Some(n),
+        } => node_len(path, n),
+        Change::Node { path, node: None } => 3 + path.len(),
+        Change::Domain { .. } => 4,
+        Change::Children {
+            path,
+            removed,
+            added,
+        } => 3 + path.len() + names(removed) + names(added),
+    }
+}
+
+/// The size of the entry holding node `n` at `path`.
+pub fn node_len(path: &str, n: &Node) -> usize {
+    3 + path.len()
+        + 4
+        + n.value.len()
+        + 4
+        + 3 * n.perms.len()
+        + 4
+        + n.children.iter().map(|c| 2 + c.len()).sum::<usize>()
+}
+
 /// Encodes changes as one record body.
 pub fn encode_body(changes: &[Change]) -> Vec<u8> {
     let mut body = Vec::new();
@@ -262,6 +291,8 @@ mod tests {
             },
         ];
         assert_eq!(decode_body(&encode_body(&changes)), Some(changes.clone()));
+        let sizes: usize = changes.iter().map(entry_len).sum();
+        assert_eq!(sizes, encode_body(&changes).len(), "entry_len is exact");
         assert_eq!(decode_body(&[9]), None);
         let mut file = encode_v1(&changes);
         let one = file.len();

@@ -12,22 +12,30 @@ mod codec;
 pub mod frame;
 pub mod recover;
 pub mod salvage;
+mod space;
 mod sync;
 #[cfg(test)]
 mod tests;
 
-pub use codec::{decode_body, decode_v1, encode_body, encode_v1, fnv1a32, CodecError};
+pub use codec::{
+    decode_body, decode_v1, encode_body, encode_v1, entry_len, fnv1a32, node_len, CodecError,
+};
 
 use crate::store::{Change, Domain, Store};
 use crate::tree::Tree;
 use frame::Kind;
 use recover::{segment_name, END_MARKER, SNAPSHOT};
+use space::Reserve;
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 use sync::Syncer;
+
+/// Log space allocated ahead at a time (see [`space`]).
+const RESERVE_CHUNK: u64 = 256 << 10;
 
 /// Where to find out more when start-up refuses a state directory.
 const HINT: &str = "refusing to start; `pcibox xenstored --state-dir DIR --check` shows what is \
@@ -97,11 +105,20 @@ pub struct Persist {
     dir: PathBuf,
     /// Held for as long as the daemon runs.
     _lock: Lock,
-    /// The segment appended to.
+    /// The segment appended to, its first record and its length.
     log: File,
     log_path: PathBuf,
+    log_first: u64,
+    log_len: u64,
     /// Bytes of log since the snapshot (all segments).
     log_bytes: u64,
+    /// Room for the store's changes in the segment.
+    reserve: Reserve,
+    /// A compaction started a new segment; its snapshot is still to come.
+    rotated: bool,
+    /// After a failed compaction: when to try again, and the next delay.
+    compact_retry: Option<Instant>,
+    compact_backoff: Duration,
     /// The number the next record gets.
     next_seq: u64,
     /// The generation the last record appended brings the tree to.
@@ -168,10 +185,11 @@ impl Persist {
                 (l, true)
             }
         };
-        let (_, log_path, valid) = loaded.last.clone().ok_or_else(|| PersistError::Missing {
-            dir: dir.to_path_buf(),
-            what: "no log segment".into(),
-        })?;
+        let (log_first, log_path, valid) =
+            loaded.last.clone().ok_or_else(|| PersistError::Missing {
+                dir: dir.to_path_buf(),
+                what: "no log segment".into(),
+            })?;
         let log = OpenOptions::new()
             .append(true)
             .open(&log_path)
@@ -190,13 +208,21 @@ impl Persist {
             .try_clone()
             .and_then(|l| Syncer::start(l, appended))
             .map_err(io_err(&log_path))?;
+        let reserve = Reserve::new(&log, valid as u64, RESERVE_CHUNK, dir.display().to_string())
+            .map_err(io_err(&log_path))?;
         Ok((
             Persist {
                 dir: dir.to_path_buf(),
                 _lock: lock,
                 log,
                 log_path,
+                log_first,
+                log_len: valid as u64,
                 log_bytes: loaded.log_bytes,
+                reserve,
+                rotated: false,
+                compact_retry: None,
+                compact_backoff: Duration::from_secs(1),
                 next_seq: loaded.next_seq,
                 appended,
                 compact_after,
@@ -222,7 +248,9 @@ impl Persist {
         let rec = frame::frame(self.next_seq, &encode_body(changes));
         self.log.write_all(&rec).map_err(io_err(&self.log_path))?;
         self.next_seq += 1;
+        self.log_len += rec.len() as u64;
         self.log_bytes += rec.len() as u64;
+        self.reserve.settle(self.log_len);
         self.appended = gen;
         self.syncer.request(gen);
         Ok(())
@@ -245,30 +273,70 @@ impl Persist {
     }
 
     /// Bytes in the log since the last snapshot.
-    pub fn log_len(&self) -> u64 {
+    pub fn log_bytes(&self) -> u64 {
         self.log_bytes
     }
 
-    /// Writes a snapshot if the log has grown past the threshold.
-    pub fn maybe_compact(&mut self, store: &Store) -> Result<bool, PersistError> {
-        if self.log_bytes < self.compact_after {
-            return Ok(false);
-        }
-        self.compact(store)?;
-        Ok(true)
+    /// Limits the store's changes to the room the log has (see [`space`]).
+    pub fn space(&self) -> Box<dyn crate::Space> {
+        Box::new(self.reserve.clone())
     }
 
-    /// Starts a new segment, writes the whole state as a snapshot that it
-    /// continues, then removes the older segments.
+    /// Whether changes are being refused for want of disk space.
+    pub fn full(&self) -> bool {
+        self.reserve.full()
+    }
+
+    /// Compacts if the log has grown past the threshold. A compaction that
+    /// fails (a full disk) is no error: the log goes on, the leftovers are
+    /// removed, and it is tried again later (after 1 s, doubling up to a
+    /// minute).
+    pub fn maybe_compact(&mut self, store: &Store) -> bool {
+        if self.log_bytes < self.compact_after
+            || self.compact_retry.is_some_and(|t| Instant::now() < t)
+        {
+            return false;
+        }
+        match self.compact(store) {
+            Ok(()) => {
+                self.compact_retry = None;
+                self.compact_backoff = Duration::from_secs(1);
+                true
+            }
+            Err(e) => {
+                let err = crate::daemon::chain(&e);
+                tracing::warn!(
+                    "compaction failed, trying again in {:?}: {err}",
+                    self.compact_backoff
+                );
+                self.compact_retry = Some(Instant::now() + self.compact_backoff);
+                self.compact_backoff = (self.compact_backoff * 2).min(Duration::from_secs(60));
+                false
+            }
+        }
+    }
+
+    /// Starts a new segment (once), writes the whole state as a snapshot
+    /// continued by the next record, then removes the older segments.
     pub fn compact(&mut self, store: &Store) -> Result<(), PersistError> {
-        let next = self.rotate()?;
-        write_snapshot(&self.dir, store.tree(), store.domains(), next)?;
-        self.remove_before(next)
+        if !self.rotated {
+            self.rotate()?;
+            self.rotated = true;
+        }
+        write_snapshot(&self.dir, store.tree(), store.domains(), self.next_seq)?;
+        self.rotated = false;
+        for (first, path) in recover::segments(&self.dir)? {
+            if first < self.log_first {
+                std::fs::remove_file(&path).map_err(io_err(&path))?;
+            }
+        }
+        self.log_bytes = self.log_len;
+        sync_dir(&self.dir)
     }
 
     /// Makes the current segment wholly durable and starts a new one with
-    /// the next record; returns that record's number.
-    fn rotate(&mut self) -> Result<u64, PersistError> {
+    /// the next record.
+    fn rotate(&mut self) -> Result<(), PersistError> {
         // The older segments must be whole: only the last may end torn.
         self.log.sync_data().map_err(io_err(&self.log_path))?;
         let next = self.next_seq;
@@ -277,27 +345,23 @@ impl Persist {
             .try_clone()
             .and_then(|l| Syncer::start(l, self.appended))
             .map_err(io_err(&path))?;
+        let len = frame::FILE_HEADER_LEN as u64;
+        self.reserve.switch(&log, len).map_err(io_err(&path))?;
+        // Give back the old segment's space allocated ahead.
+        let _ = self.log.set_len(self.log_len);
         self.syncer = syncer;
         self.log = log;
         self.log_path = path;
-        self.log_bytes = frame::FILE_HEADER_LEN as u64;
-        Ok(next)
-    }
-
-    /// Removes the segments before the one starting at `next` (the snapshot
-    /// holds them).
-    fn remove_before(&mut self, next: u64) -> Result<(), PersistError> {
-        for (first, path) in recover::segments(&self.dir)? {
-            if first < next {
-                std::fs::remove_file(&path).map_err(io_err(&path))?;
-            }
-        }
-        sync_dir(&self.dir)
+        self.log_first = next;
+        self.log_len = len;
+        self.log_bytes += len;
+        Ok(())
     }
 }
 
 /// Creates the segment whose first record is `first`, durably (file and
-/// directory entry), and opens it for appending.
+/// directory entry), and opens it for appending. On failure (a full disk)
+/// nothing is left behind.
 fn create_segment(dir: &Path, first: u64) -> Result<(File, PathBuf), PersistError> {
     let path = dir.join(segment_name(first));
     let mut f = OpenOptions::new()
@@ -305,10 +369,15 @@ fn create_segment(dir: &Path, first: u64) -> Result<(File, PathBuf), PersistErro
         .append(true)
         .open(&path)
         .map_err(io_err(&path))?;
-    f.write_all(&frame::file_header(Kind::Log, first))
+    let written = f
+        .write_all(&frame::file_header(Kind::Log, first))
         .and_then(|()| f.sync_all())
-        .map_err(io_err(&path))?;
-    sync_dir(dir)?;
+        .map_err(io_err(&path))
+        .and_then(|()| sync_dir(dir));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&path);
+        return Err(e);
+    }
     Ok((f, path))
 }
 
@@ -461,8 +530,13 @@ impl Lock {
             }
             Err(e) => return Err(io_err(&path)(e.into())),
         }
-        f.set_len(0).map_err(io_err(&path))?;
-        writeln!(f, "{}", std::process::id()).map_err(io_err(&path))?;
+        // Only informative: a full disk must not stop the daemon here.
+        if let Err(e) = f
+            .set_len(0)
+            .and_then(|()| writeln!(f, "{}", std::process::id()))
+        {
+            tracing::warn!("{}: {e}", path.display());
+        }
         Ok(Lock {
             dir: dir.to_path_buf(),
             _file: f,

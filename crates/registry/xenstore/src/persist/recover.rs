@@ -233,6 +233,21 @@ pub fn load(dir: &Path) -> Result<Option<Loaded>, PersistError> {
         });
     }
     let mut expect = first;
+    let mut segs = segs;
+    // A last segment without even a whole header was being created when the
+    // daemon stopped (it is flushed before any record goes in): not part of
+    // the history.
+    if let Some((_, path)) = segs.last().filter(|_| segs.len() > 1) {
+        let len = std::fs::metadata(path).map_err(io_err(path))?.len();
+        if len < FILE_HEADER_LEN as u64 {
+            tracing::warn!(
+                "{}: removing a segment that was never started",
+                path.display()
+            );
+            loaded.obsolete.push(path.clone());
+            segs.pop();
+        }
+    }
     for (i, (first, path)) in segs.iter().enumerate() {
         let is_last = i + 1 == segs.len();
         let s = scan(path, Kind::Log)?;
