@@ -770,7 +770,9 @@ impl crate::Space for Room {
     fn reserve(&mut self, bytes: usize) -> bool {
         use std::sync::atomic::Ordering;
         self.0
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(bytes))
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(bytes)
+            })
             .is_ok()
     }
 }
@@ -779,7 +781,9 @@ impl crate::Space for Room {
 fn without_room_in_the_log_changes_are_refused_whole_and_reads_go_on() {
     use std::sync::atomic::Ordering;
     let mut t = T::new();
-    let room = Room(std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(1 << 20)));
+    let room = Room(std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(
+        1 << 20,
+    )));
     t.store.set_space(Box::new(room.clone()));
     let (d0, d5) = t.dom0_and_home(5);
     t.write(d0, 0, "/a/b", "1").unwrap();
@@ -799,9 +803,16 @@ fn without_room_in_the_log_changes_are_refused_whole_and_reads_go_on() {
     assert_eq!(t.write(d5, 0, "y/z", "1"), Err(Errno::ENOSPC));
     assert_eq!(t.rm(d0, 0, "/a"), Err(Errno::ENOSPC));
     assert_eq!(t.end(d5, tx, true), Err(Errno::ENOSPC));
-    assert_eq!(t.end(d5, tx, true), Err(Errno::ENOENT), "the transaction ended");
+    assert_eq!(
+        t.end(d5, tx, true),
+        Err(Errno::ENOENT),
+        "the transaction ended"
+    );
     assert_eq!(t.req(d0, 0, intro(9)), Err(Errno::ENOSPC));
-    assert_eq!(t.req(d0, 0, Request::Release { domid: 5 }), Err(Errno::ENOSPC));
+    assert_eq!(
+        t.req(d0, 0, Request::Release { domid: 5 }),
+        Err(Errno::ENOSPC)
+    );
     // Nothing changed, nobody was told of a change, and reads go on.
     assert_eq!(t.store.tree().generation(), before);
     assert!(t.take_events(d0).is_empty());

@@ -9,11 +9,13 @@ use xenstore_wire::{path, PermKind};
 /// Changes to apply at once: `None` removes the node.
 pub type ChangeSet = BTreeMap<String, Option<Arc<Node>>>;
 
-/// The committed tree. Nodes are shared ([`Arc`]): a transaction keeps the
-/// nodes it has seen by reference, not by copy.
+/// The committed tree. Nodes (and their paths) are shared ([`Arc`]): a
+/// transaction keeps the nodes it has seen by reference, not by copy, and a
+/// copy of the whole tree (for a snapshot written on another thread) copies
+/// pointers.
 #[derive(Debug, Clone)]
 pub struct Tree {
-    nodes: HashMap<String, Arc<Node>>,
+    nodes: HashMap<Arc<str>, Arc<Node>>,
     owned: HashMap<u16, u32>,
     next_gen: u64,
     /// Generation of the latest removal: what an answer that a node is
@@ -116,7 +118,7 @@ impl Tree {
                 Some(node) => {
                     Arc::make_mut(node).gen = gen;
                     self.count(node.owner(), 1);
-                    self.nodes.insert(p.clone(), node.clone());
+                    self.nodes.insert(Arc::from(p.as_str()), node.clone());
                 }
                 None => self.last_removal = gen,
             }
@@ -155,7 +157,7 @@ impl Tree {
         let mut out = Vec::with_capacity(self.nodes.len());
         let mut stack = vec!["/".to_string()];
         while let Some(p) = stack.pop() {
-            if let Some(n) = self.nodes.get(&p) {
+            if let Some(n) = self.nodes.get(p.as_str()) {
                 for c in n.children.iter().rev() {
                     stack.push(path::join(&p, c));
                 }
@@ -175,7 +177,7 @@ impl Tree {
             self.set("/", Some(Arc::new(Node::new(0, PermKind::None))));
             done.push("/: created the missing root".to_string());
         }
-        let mut paths: Vec<String> = self.nodes.keys().cloned().collect();
+        let mut paths: Vec<String> = self.nodes.keys().map(|k| k.to_string()).collect();
         paths.sort_by_key(|p| (p.matches('/').count(), p.clone()));
         for p in &paths {
             let Some(parent) = path::parent(p) else {
@@ -198,21 +200,21 @@ impl Tree {
                 done.push(format!("{parent}: named its child {name}"));
             }
         }
-        let paths: Vec<String> = self.nodes.keys().cloned().collect();
+        let paths: Vec<String> = self.nodes.keys().map(|k| k.to_string()).collect();
         for p in paths {
-            let Some(node) = self.nodes.get(&p) else {
+            let Some(node) = self.nodes.get(p.as_str()) else {
                 continue;
             };
             let mut seen = std::collections::HashSet::new();
             let kept: Vec<String> = node
                 .children
                 .iter()
-                .filter(|c| self.nodes.contains_key(&path::join(&p, c)) && seen.insert(*c))
+                .filter(|c| self.nodes.contains_key(path::join(&p, c).as_str()) && seen.insert(*c))
                 .cloned()
                 .collect();
             if kept.len() != node.children.len() {
                 let gone = node.children.len() - kept.len();
-                if let Some(n) = self.nodes.get_mut(&p) {
+                if let Some(n) = self.nodes.get_mut(p.as_str()) {
                     Arc::make_mut(n).children = kept;
                 }
                 done.push(format!("{p}: dropped {gone} children that do not exist"));
@@ -235,7 +237,7 @@ impl Tree {
                 return Err(format!("{p}: no permissions"));
             }
             for c in &n.children {
-                if !self.nodes.contains_key(&path::join(p, c)) {
+                if !self.nodes.contains_key(path::join(p, c).as_str()) {
                     return Err(format!("{p}: missing child {c}"));
                 }
             }

@@ -2,9 +2,12 @@
 //! `fdatasync` (by the [`sync`] thread) before the replies it caused, or
 //! any answer revealing it, are sent. The log is a series of segments
 //! (`log.<first record>`); once it grows past a threshold the daemon starts
-//! a new segment and writes the whole tree as a snapshot that the next
-//! records continue (`snapshot`, written aside, flushed and renamed into
-//! place), after which the older segments go. See [`frame`] for the file
+//! a new segment (written as `log.next`; the syncer flushes the old one and
+//! renames it into place), then a thread writes the whole tree, as it was
+//! then, as a snapshot that the next records continue (`snapshot`, written
+//! aside, flushed and renamed into place), after which the older segments
+//! go. The loop only creates a file and copies the tree (its nodes and
+//! paths are shared, so that is a copy of pointers): no flush, no walk. See [`frame`] for the file
 //! format and [`recover`] for what start-up accepts: a whole history, with
 //! damage allowed only as a torn last record.
 
@@ -34,8 +37,19 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use sync::Syncer;
 
+/// Snapshot bytes written between flushes.
+const SNAPSHOT_FLUSH: usize = 4 << 20;
+
 /// Log space allocated ahead at a time (see [`space`]).
 const RESERVE_CHUNK: u64 = 256 << 10;
+
+/// A snapshot being written on its own thread.
+#[derive(Debug)]
+struct Snapshotting {
+    thread: std::thread::JoinHandle<Result<(), PersistError>>,
+    nodes: usize,
+    started: Instant,
+}
 
 /// Where to find out more when start-up refuses a state directory.
 const HINT: &str = "refusing to start; `pcibox xenstored --state-dir DIR --check` shows what is \
@@ -105,8 +119,8 @@ pub struct Persist {
     dir: PathBuf,
     /// Held for as long as the daemon runs.
     _lock: Lock,
-    /// The segment appended to, its first record and its length.
-    log: File,
+    /// The segment appended to (by the [`sync`] thread), its first record
+    /// and its length.
     log_path: PathBuf,
     log_first: u64,
     log_len: u64,
@@ -114,15 +128,16 @@ pub struct Persist {
     log_bytes: u64,
     /// Room for the store's changes in the segment.
     reserve: Reserve,
-    /// A compaction started a new segment; its snapshot is still to come.
-    rotated: bool,
+    /// A compaction started a new segment: the syncer's switch count once
+    /// it is in place; the snapshot is still to come.
+    rotated: Option<u64>,
+    /// The snapshot being written.
+    snapshotting: Option<Snapshotting>,
     /// After a failed compaction: when to try again, and the next delay.
     compact_retry: Option<Instant>,
     compact_backoff: Duration,
     /// The number the next record gets.
     next_seq: u64,
-    /// The generation the last record appended brings the tree to.
-    appended: u64,
     compact_after: u64,
     syncer: Syncer,
 }
@@ -160,16 +175,29 @@ pub(crate) fn apply(
     Ok(())
 }
 
+impl Drop for Persist {
+    /// Lets a snapshot being written finish (the flush in progress finishes
+    /// as the syncer stops).
+    fn drop(&mut self) {
+        if let Some(s) = self.snapshotting.take() {
+            let _ = s.thread.join();
+        }
+    }
+}
+
 impl Persist {
     /// Opens a state directory (locked with [`Lock::take`]) and recovers its
     /// state. A directory without state gets a new registry (the initial
     /// tree).
     pub fn open(lock: Lock, compact_after: u64) -> Result<(Persist, Recovered), PersistError> {
         let dir = &lock.dir.clone();
-        // A snapshot being written when the daemon stopped is not one.
-        let tmp = dir.join("snapshot.tmp");
-        if tmp.exists() {
-            std::fs::remove_file(&tmp).map_err(io_err(&tmp))?;
+        // A snapshot being written when the daemon stopped is not one, and
+        // a segment not yet put in place holds nothing acknowledged.
+        for leftover in ["snapshot.tmp", NEXT_SEGMENT] {
+            let tmp = dir.join(leftover);
+            if tmp.exists() {
+                std::fs::remove_file(&tmp).map_err(io_err(&tmp))?;
+            }
         }
         convert_v1(dir)?;
         let (loaded, created) = match recover::load(dir)? {
@@ -203,28 +231,23 @@ impl Persist {
             std::fs::remove_file(old).map_err(io_err(old))?;
         }
         sync_dir(dir)?;
-        let appended = loaded.tree.generation() - 1;
-        let syncer = log
-            .try_clone()
-            .and_then(|l| Syncer::start(l, appended))
-            .map_err(io_err(&log_path))?;
         let reserve = Reserve::new(&log, valid as u64, RESERVE_CHUNK, dir.display().to_string())
             .map_err(io_err(&log_path))?;
+        let syncer = Syncer::start(log, loaded.tree.generation() - 1).map_err(io_err(&log_path))?;
         Ok((
             Persist {
                 dir: dir.to_path_buf(),
                 _lock: lock,
-                log,
                 log_path,
                 log_first,
                 log_len: valid as u64,
                 log_bytes: loaded.log_bytes,
                 reserve,
-                rotated: false,
+                rotated: None,
+                snapshotting: None,
                 compact_retry: None,
                 compact_backoff: Duration::from_secs(1),
                 next_seq: loaded.next_seq,
-                appended,
                 compact_after,
                 syncer,
             },
@@ -246,13 +269,12 @@ impl Persist {
             return Ok(());
         }
         let rec = frame::frame(self.next_seq, &encode_body(changes));
-        self.log.write_all(&rec).map_err(io_err(&self.log_path))?;
+        let len = rec.len() as u64;
+        self.syncer.write(rec, gen);
         self.next_seq += 1;
-        self.log_len += rec.len() as u64;
-        self.log_bytes += rec.len() as u64;
+        self.log_len += len;
+        self.log_bytes += len;
         self.reserve.settle(self.log_len);
-        self.appended = gen;
-        self.syncer.request(gen);
         Ok(())
     }
 
@@ -287,98 +309,167 @@ impl Persist {
         self.reserve.full()
     }
 
-    /// Compacts if the log has grown past the threshold. A compaction that
-    /// fails (a full disk) is no error: the log goes on, the leftovers are
-    /// removed, and it is tried again later (after 1 s, doubling up to a
-    /// minute).
+    /// Compacts if the log has grown past the threshold, on a thread (see
+    /// the module's doc); call it every iteration, also to finish a
+    /// compaction. A compaction that fails (a full disk) is no error: the
+    /// log goes on, the leftovers are removed, and it is tried again later
+    /// (after 1 s, doubling up to a minute). Returns whether one finished.
     pub fn maybe_compact(&mut self, store: &Store) -> bool {
-        if self.log_bytes < self.compact_after
+        if let Some(s) = self.snapshotting.take_if(|s| s.thread.is_finished()) {
+            let result = s.thread.join().unwrap_or_else(|_| {
+                Err(PersistError::Inconsistent(
+                    "the snapshot thread panicked".into(),
+                ))
+            });
+            return match result {
+                // (After a failure the new segment stays: the next attempt
+                // only writes the snapshot.)
+                Ok(()) => {
+                    self.rotated = None;
+                    self.log_bytes = self.log_len;
+                    tracing::debug!(
+                        "compacted: snapshot of {} nodes in {:?}",
+                        s.nodes,
+                        s.started.elapsed()
+                    );
+                    self.compact_retry = None;
+                    self.compact_backoff = Duration::from_secs(1);
+                    true
+                }
+                Err(e) => {
+                    self.compaction_failed(&e);
+                    false
+                }
+            };
+        }
+        if self.snapshotting.is_some()
+            || (self.log_bytes < self.compact_after && self.rotated.is_none())
             || self.compact_retry.is_some_and(|t| Instant::now() < t)
         {
             return false;
         }
-        match self.compact(store) {
-            Ok(()) => {
-                self.compact_retry = None;
-                self.compact_backoff = Duration::from_secs(1);
-                true
-            }
-            Err(e) => {
-                let err = crate::daemon::chain(&e);
-                tracing::warn!(
-                    "compaction failed, trying again in {:?}: {err}",
-                    self.compact_backoff
-                );
-                self.compact_retry = Some(Instant::now() + self.compact_backoff);
-                self.compact_backoff = (self.compact_backoff * 2).min(Duration::from_secs(60));
-                false
-            }
+        if let Err(e) = self.start_compaction(store) {
+            self.compaction_failed(&e);
         }
+        false
     }
 
-    /// Starts a new segment (once), writes the whole state as a snapshot
-    /// continued by the next record, then removes the older segments.
-    pub fn compact(&mut self, store: &Store) -> Result<(), PersistError> {
-        if !self.rotated {
-            self.rotate()?;
-            self.rotated = true;
-        }
-        write_snapshot(&self.dir, store.tree(), store.domains(), self.next_seq)?;
-        self.rotated = false;
-        for (first, path) in recover::segments(&self.dir)? {
-            if first < self.log_first {
-                std::fs::remove_file(&path).map_err(io_err(&path))?;
-            }
-        }
-        self.log_bytes = self.log_len;
-        sync_dir(&self.dir)
+    /// Whether a compaction is under way.
+    pub fn compacting(&self) -> bool {
+        self.rotated.is_some() || self.snapshotting.is_some()
     }
 
-    /// Makes the current segment wholly durable and starts a new one with
-    /// the next record.
-    fn rotate(&mut self) -> Result<(), PersistError> {
-        // The older segments must be whole: only the last may end torn.
-        self.log.sync_data().map_err(io_err(&self.log_path))?;
+    fn compaction_failed(&mut self, e: &PersistError) {
+        tracing::warn!(
+            "compaction failed, trying again in {:?}: {}",
+            self.compact_backoff,
+            crate::daemon::chain(e)
+        );
+        self.compact_retry = Some(Instant::now() + self.compact_backoff);
+        self.compact_backoff = (self.compact_backoff * 2).min(Duration::from_secs(60));
+    }
+
+    /// Starts a new segment (once per compaction), and once it is in place
+    /// a thread writing the snapshot of the tree as it is then. (A snapshot
+    /// continued by a segment that might not be on disk yet could make a
+    /// crash look like a deleted log.)
+    fn start_compaction(&mut self, store: &Store) -> Result<(), PersistError> {
+        let switched = match self.rotated {
+            Some(n) => n,
+            None => {
+                let n = self.rotate()?;
+                self.rotated = Some(n);
+                n
+            }
+        };
+        if self.syncer.switched() < switched {
+            return Ok(());
+        }
+        let (dir, next, first) = (self.dir.clone(), self.next_seq, self.log_first);
+        let tree = store.tree().clone();
+        let domains = store.domains().clone();
+        let nodes = tree.len();
+        let thread = std::thread::Builder::new()
+            .name("xenstored-snapshot".into())
+            .spawn(move || {
+                // Background work: the loop comes first for the CPU.
+                let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19);
+                write_snapshot(&dir, &tree, &domains, next)?;
+                remove_segments_before(&dir, first)
+            })
+            .map_err(io_err(&self.dir))?;
+        self.snapshotting = Some(Snapshotting {
+            thread,
+            nodes,
+            started: Instant::now(),
+        });
+        Ok(())
+    }
+
+    /// Starts a new segment with the next record, as `log.next`; the
+    /// syncer puts it in place (see [`Syncer::switch`]). Returns the
+    /// syncer's switch count once that is done.
+    fn rotate(&mut self) -> Result<u64, PersistError> {
         let next = self.next_seq;
-        let (log, path) = create_segment(&self.dir, next)?;
-        let syncer = log
-            .try_clone()
-            .and_then(|l| Syncer::start(l, self.appended))
-            .map_err(io_err(&path))?;
+        let tmp = self.dir.join(NEXT_SEGMENT);
+        let log = create_segment_at(&tmp, next, false)?;
+        let path = self.dir.join(segment_name(next));
         let len = frame::FILE_HEADER_LEN as u64;
         self.reserve.switch(&log, len).map_err(io_err(&path))?;
-        // Give back the old segment's space allocated ahead.
-        let _ = self.log.set_len(self.log_len);
-        self.syncer = syncer;
-        self.log = log;
+        let switched = self
+            .syncer
+            .switch(log, self.log_len, &self.dir, tmp, path.clone());
         self.log_path = path;
         self.log_first = next;
         self.log_len = len;
         self.log_bytes += len;
-        Ok(())
+        Ok(switched)
     }
 }
 
-/// Creates the segment whose first record is `first`, durably (file and
-/// directory entry), and opens it for appending. On failure (a full disk)
-/// nothing is left behind.
-fn create_segment(dir: &Path, first: u64) -> Result<(File, PathBuf), PersistError> {
-    let path = dir.join(segment_name(first));
+/// Removes the segments before the one starting at `first` (a snapshot
+/// holds them).
+fn remove_segments_before(dir: &Path, first: u64) -> Result<(), PersistError> {
+    for (f, path) in recover::segments(dir)? {
+        if f < first {
+            std::fs::remove_file(&path).map_err(io_err(&path))?;
+        }
+    }
+    sync_dir(dir)
+}
+
+/// Where a new segment is written until the syncer puts it in place.
+const NEXT_SEGMENT: &str = "log.next";
+
+/// Creates, durably, the segment whose first record is `first`, and opens it
+/// for appending.
+fn create_segment(dir: &Path, first: u64) -> Result<File, PersistError> {
+    let f = create_segment_at(&dir.join(segment_name(first)), first, true)?;
+    sync_dir(dir)?;
+    Ok(f)
+}
+
+/// Creates a segment file at `path` whose first record is `first` and opens
+/// it for appending; `durable`: flushed. On failure (a full disk) nothing is
+/// left behind.
+fn create_segment_at(path: &Path, first: u64, durable: bool) -> Result<File, PersistError> {
+    // A leftover of a rotation that failed, or of a crash: never in use.
+    if path.file_name().is_some_and(|n| n == NEXT_SEGMENT) {
+        let _ = std::fs::remove_file(path);
+    }
     let mut f = OpenOptions::new()
         .create_new(true)
         .append(true)
-        .open(&path)
-        .map_err(io_err(&path))?;
+        .open(path)
+        .map_err(io_err(path))?;
     let written = f
         .write_all(&frame::file_header(Kind::Log, first))
-        .and_then(|()| f.sync_all())
-        .map_err(io_err(&path))
-        .and_then(|()| sync_dir(dir));
+        .and_then(|()| if durable { f.sync_all() } else { Ok(()) });
     if let Err(e) = written {
-        let _ = std::fs::remove_file(&path);
-        return Err(e);
+        let _ = std::fs::remove_file(path);
+        return Err(io_err(path)(e));
     }
-    Ok((f, path))
+    Ok(f)
 }
 
 /// Writes `tree` and `domains` as the snapshot that log record `next`
@@ -391,17 +482,27 @@ pub(crate) fn write_snapshot(
 ) -> Result<(), PersistError> {
     let tmp = dir.join("snapshot.tmp");
     let result = (|| {
-        let mut f = io::BufWriter::new(File::create(&tmp)?);
+        let mut f = io::BufWriter::with_capacity(1 << 16, File::create(&tmp)?);
         f.write_all(&frame::file_header(Kind::Snapshot, next))?;
         let mut frames = 0u64;
+        let mut unflushed = 0usize;
         // One frame per node keeps frames small; parents come first.
         for (path, node) in tree.walk() {
             let body = encode_body(&[Change::Node {
                 path,
                 node: Some(node.clone()),
             }]);
-            f.write_all(&frame::frame(frames, &body))?;
+            let fr = frame::frame(frames, &body);
+            f.write_all(&fr)?;
             frames += 1;
+            // Flushed as it goes: a pile of dirty pages would hold up the
+            // log's writes when the kernel throttles writers.
+            unflushed += fr.len();
+            if unflushed >= SNAPSHOT_FLUSH {
+                f.flush()?;
+                f.get_ref().sync_data()?;
+                unflushed = 0;
+            }
         }
         let doms: Vec<Change> = domains
             .iter()
