@@ -294,6 +294,26 @@ impl Store {
         }
     }
 
+    /// Handles `req` as a client would send it (request id `req_id`, in
+    /// transaction `tx_id`).
+    pub fn handle_request(
+        &mut self,
+        id: ConnId,
+        req_id: u32,
+        tx_id: u32,
+        req: &Request<'_>,
+        out: &mut Output,
+    ) {
+        let payload = req.payload();
+        let h = HeaderRepr {
+            msg_type: req.msg_type() as u32,
+            req_id,
+            tx_id,
+            len: payload.len() as u32,
+        };
+        self.handle(id, &h, &payload, out);
+    }
+
     /// Handles one request.
     pub fn handle(&mut self, id: ConnId, h: &HeaderRepr, payload: &[u8], out: &mut Output) {
         if !self.conns.contains_key(&id) {

@@ -4,7 +4,7 @@ use super::Persist;
 use crate::store::{Output, Store};
 use crate::{ConnId, Quotas};
 use std::path::PathBuf;
-use xenstore_wire::{HeaderRepr, Request};
+use xenstore_wire::Request;
 
 struct Dir(PathBuf);
 
@@ -24,15 +24,8 @@ impl Drop for Dir {
 
 /// Runs a request and logs what it changed.
 fn run(store: &mut Store, p: &mut Persist, c: ConnId, r: Request<'_>) {
-    let payload = r.payload();
-    let h = HeaderRepr {
-        msg_type: r.msg_type() as u32,
-        req_id: 1,
-        tx_id: 0,
-        len: payload.len() as u32,
-    };
     let mut out = Output::default();
-    store.handle(c, &h, &payload, &mut out);
+    store.handle_request(c, 1, 0, &r, &mut out);
     p.append(&out.changes, store.tree().generation() - 1)
         .unwrap();
     p.maybe_compact(store);
