@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 # Host packages the tests run against (real tools nobody here wrote).
 # One list for the whole project: add-only, keep it sorted.
-packages=(bsdutils busybox-static cpio fdisk gdisk groff-base pciutils python3-pyxs qemu-system-x86 xenstore-utils)
+packages=(bsdutils busybox-static cpio fdisk gdisk groff-base pciutils python3-pyxs qemu-system-x86 systemd xenstore-utils)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

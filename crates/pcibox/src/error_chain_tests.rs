@@ -234,12 +234,13 @@ fn rows() -> Vec<(&'static str, Box<dyn Error + 'static>, usize)> {
         (
             "xenstored damaged log",
             Box::new(pcibox_xenstore::daemon::DaemonError::Persist(
-                pcibox_xenstore::persist::PersistError::Corrupt {
-                    path: "/var/lib/xenstored/log".into(),
-                    source: pcibox_xenstore::persist::CodecError::Checksum(40),
+                pcibox_xenstore::persist::PersistError::Damaged {
+                    path: "/var/lib/xenstored/log.0000000000000001".into(),
+                    offset: 40,
+                    what: "bad header checksum".into(),
                 },
             )),
-            2,
+            1,
         ),
         (
             "xenstored state file",

@@ -47,14 +47,21 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Warnings only by default; a daemon also says when it is up and why it
+    // stops. `PCIBOX_LOG` overrides (e.g. `debug`, `pcibox_xenstore=trace`).
+    let default = match cli.command {
+        Command::Xenstored(_) => "info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PCIBOX_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let cli = Cli::parse();
     let result = match cli.command {
         Command::Lspci(args) => cmd::lspci::run(args),
         Command::Xenstored(args) => cmd::xenstored::run(args),

@@ -255,7 +255,7 @@ with Client(unix_socket_path=MAIN) as c, Client(unix_socket_path=MAIN) as w:
 
 #[test]
 fn pyxs_release_and_introduce_domains() {
-    let (_s, x) = daemon();
+    let (_s, mut x) = daemon();
     // Domain 6 is connected before it is released.
     let mut d6 = std::os::unix::net::UnixStream::connect(x.domain_socket(6)).unwrap();
     d6.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
@@ -286,6 +286,20 @@ with Client(unix_socket_path=MAIN) as c, Client(unix_socket_path=MAIN) as w:
     );
     // The released domain's connection is closed, and new ones are refused.
     assert!(xs::recv(&mut d6).is_none());
+    let mut again = std::os::unix::net::UnixStream::connect(x.domain_socket(6)).unwrap();
+    again
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    assert!(xs::recv(&mut again).is_none());
+    // A restart keeps it released (its socket is there, but it waits for an
+    // INTRODUCE).
+    x.restart();
+    let out = python_ok(
+        &x,
+        "from pyxs import Client\nwith Client(unix_socket_path=MAIN) as c:\n    \
+         print(c.is_domain_introduced(6), c.is_domain_introduced(5))\n",
+    );
+    assert_eq!(out, "False True\n");
     let mut again = std::os::unix::net::UnixStream::connect(x.domain_socket(6)).unwrap();
     again
         .set_read_timeout(Some(Duration::from_secs(20)))

@@ -136,60 +136,6 @@ fn kill9_and_restart_keeps_every_acknowledged_change() {
 }
 
 #[test]
-fn torn_log_tail_is_dropped_and_corrupt_snapshot_refused() {
-    let s = Scratch::new("xs-torn");
-    let mut x = Xenstored::start_in(&s.0, &["--compact-after", "2048"]);
-    let mut c = Client::connect(&x.socket).unwrap();
-    for i in 0..100 {
-        c.write(0, &format!("/torn/{i}"), b"v").unwrap();
-    }
-    x.kill9();
-    // A record cut short by the crash: a length promising more than follows.
-    let log = s.0.join("state/log");
-    let mut torn = std::fs::read(&log).unwrap();
-    torn.extend_from_slice(&[200, 0, 0, 0, 1, 2, 3, 4, 9, 9]);
-    std::fs::write(&log, &torn).unwrap();
-    x.restart();
-    let mut c = Client::connect(&x.socket).unwrap();
-    for i in 0..100 {
-        assert_eq!(
-            c.read_string(0, &format!("/torn/{i}")).unwrap().as_deref(),
-            Some("v")
-        );
-    }
-    c.write(0, "/torn/after", b"w").unwrap();
-    x.restart();
-    let mut c = Client::connect(&x.socket).unwrap();
-    assert_eq!(
-        c.read_string(0, "/torn/after").unwrap().as_deref(),
-        Some("w"),
-        "records after a cut tail are kept"
-    );
-    x.kill9();
-
-    // The snapshot is only ever replaced whole: damage there is refused
-    // with one clear line, not papered over.
-    let snap = s.0.join("state/snapshot");
-    let mut data = std::fs::read(&snap).expect("compaction wrote a snapshot");
-    let mid = data.len() / 2;
-    data[mid] ^= 0x55;
-    std::fs::write(&snap, &data).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pcibox"))
-        .args(["xenstored", "--socket"])
-        .arg(s.0.join("socket2"))
-        .arg("--state-dir")
-        .arg(s.0.join("state"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.starts_with("pcibox: ") && err.contains("snapshot") && err.lines().count() == 1,
-        "{err}"
-    );
-}
-
-#[test]
 fn bad_command_lines_fail_with_one_line() {
     let run = |args: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_pcibox"))
@@ -211,31 +157,4 @@ fn bad_command_lines_fail_with_one_line() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown quota"));
     let out = run(&["--socket", "/tmp/x", "--domain-socket", "0=/tmp/y"]);
     assert!(!out.status.success());
-}
-
-#[test]
-fn damage_before_the_last_log_record_is_refused() {
-    let s = Scratch::new("xs-damaged");
-    let mut x = Xenstored::start_in(&s.0, &[]);
-    let mut c = Client::connect(&x.socket).unwrap();
-    for i in 0..3 {
-        c.write(0, &format!("/d/{i}"), b"v").unwrap();
-    }
-    x.kill9();
-    // Not a crash artefact (more records follow): cutting there would drop
-    // acknowledged changes, so the daemon refuses to start.
-    let log = s.0.join("state/log");
-    let mut data = std::fs::read(&log).unwrap();
-    data[9] ^= 0x55;
-    std::fs::write(&log, &data).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pcibox"))
-        .args(["xenstored", "--socket"])
-        .arg(s.0.join("socket"))
-        .arg("--state-dir")
-        .arg(s.0.join("state"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "damaged log accepted");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("state/log is damaged: bad checksum"), "{err}");
 }

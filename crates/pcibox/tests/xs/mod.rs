@@ -2,6 +2,8 @@
 //! private directory and runs real clients (xenstore-utils, pyxs) against it.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod bystander;
+
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -83,6 +85,13 @@ impl Xenstored {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Asserts the daemon still runs and serves a write and a read.
+    pub fn assert_alive(&mut self) {
+        assert!(self.child.try_wait().unwrap().is_none(), "daemon died");
+        self.ok("xenstore-write", &["/alive", "yes"]);
+        assert_eq!(self.ok("xenstore-read", &["/alive"]), "yes\n");
     }
 
     /// The unprivileged socket of `domid`.
@@ -169,6 +178,8 @@ impl Drop for Xenstored {
 fn spawn(args: &[String]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_pcibox"))
         .args(args)
+        // Warnings only: the daemon's start-up line would clutter test output.
+        .env("PCIBOX_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -178,13 +189,18 @@ fn spawn(args: &[String]) -> Child {
 
 /// Sends one raw request.
 pub fn send(s: &mut UnixStream, ty: u32, req_id: u32, tx: u32, payload: &[u8]) {
+    assert!(try_send(s, ty, req_id, tx, payload), "send failed");
+}
+
+/// Sends one raw request; `false` if the daemon has closed the connection.
+pub fn try_send(s: &mut UnixStream, ty: u32, req_id: u32, tx: u32, payload: &[u8]) -> bool {
     use std::io::Write;
     let mut msg = Vec::new();
     for v in [ty, req_id, tx, payload.len() as u32] {
         msg.extend_from_slice(&v.to_le_bytes());
     }
     msg.extend_from_slice(payload);
-    s.write_all(&msg).unwrap();
+    s.write_all(&msg).is_ok()
 }
 
 /// Reads one raw message: (type, req_id, payload); `None` at end of stream.
@@ -231,4 +247,57 @@ pub fn errname(reply: &(u32, Vec<u8>)) -> String {
     } else {
         String::new()
     }
+}
+
+/// Sends `reqs` (type, transaction, payload) back to back and returns the
+/// replies in order (watch events skipped): a client pipelining a window of
+/// requests, as a guest may.
+pub fn pipeline(s: &mut UnixStream, reqs: &[(u32, u32, Vec<u8>)]) -> Vec<(u32, Vec<u8>)> {
+    use std::io::Write;
+    static REQ: AtomicU32 = AtomicU32::new(1 << 30);
+    let first = REQ.fetch_add(reqs.len() as u32, Ordering::Relaxed);
+    let mut msg = Vec::new();
+    for (i, (ty, tx, payload)) in reqs.iter().enumerate() {
+        for v in [*ty, first + i as u32, *tx, payload.len() as u32] {
+            msg.extend_from_slice(&v.to_le_bytes());
+        }
+        msg.extend_from_slice(payload);
+    }
+    s.write_all(&msg).unwrap();
+    let mut out = Vec::with_capacity(reqs.len());
+    while out.len() < reqs.len() {
+        let (t, r, p) = recv(s).expect("reply");
+        if t == 15 {
+            continue;
+        }
+        assert_eq!(r, first + out.len() as u32, "replies in order");
+        out.push((t, p));
+    }
+    out
+}
+
+/// Starts a transaction on a raw connection and returns its id.
+pub fn tx_start(s: &mut UnixStream) -> u32 {
+    let (ty, p) = call(s, 6, 0, b"\0");
+    assert_eq!(
+        ty,
+        6,
+        "TRANSACTION_START failed: {}",
+        String::from_utf8_lossy(&p)
+    );
+    std::str::from_utf8(p.strip_suffix(b"\0").unwrap_or(&p))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Whether a message can be read from `s` within `timeout`.
+pub fn readable(s: &UnixStream, timeout: Duration) -> bool {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let mut fds = [PollFd::new(s, PollFlags::IN)];
+    let t = Timespec {
+        tv_sec: timeout.as_secs() as i64,
+        tv_nsec: i64::from(timeout.subsec_nanos()),
+    };
+    poll(&mut fds, Some(&t)).unwrap() > 0
 }

@@ -21,7 +21,7 @@ pub mod xenbus;
 pub use node::{Caller, Node};
 pub use ops::{Event, EventKind};
 pub use quota::{QuotaError, Quotas};
-pub use store::{Change, ConnId, Domain, Output, Store, DOMID_FIRST_RESERVED};
+pub use store::{Change, ConnId, Domain, Message, Output, Space, Store, DOMID_FIRST_RESERVED};
 pub use tree::{ChangeSet, Tree};
 pub use watch::Watch;
 pub use xenstore_wire as wire;

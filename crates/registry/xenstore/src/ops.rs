@@ -6,6 +6,7 @@ use crate::node::{Caller, Node};
 use crate::quota::Quotas;
 use crate::tree::{ChangeSet, Tree};
 use std::collections::HashMap;
+use std::sync::Arc;
 use xenstore_wire::{path, Errno, Perm, PAYLOAD_MAX};
 
 /// What happened to a path, for watches.
@@ -30,14 +31,17 @@ pub struct Event {
 }
 
 /// The pending state of a transaction.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub struct TxState {
     /// Pending node changes.
     pub changes: ChangeSet,
-    /// Each committed node as first seen (`None`: absent). Later reads see
-    /// this copy, so reads in a transaction are repeatable, and commit fails
-    /// if any of them has changed since.
-    pub seen: HashMap<String, Option<Node>>,
+    /// Every committed node the transaction has touched, as first seen
+    /// (`None`: absent), shared with the tree it was read from. Later reads
+    /// see this version, so reads in a transaction are repeatable, and
+    /// commit fails if any of them has changed since. It holds every path
+    /// the transaction touched (a change always reads the node first), so
+    /// its size is what `transaction-nodes` limits.
+    pub seen: HashMap<String, Option<Arc<Node>>>,
     /// Watch events to fire on commit.
     pub events: Vec<Event>,
     /// Change in node ownership per domain.
@@ -52,39 +56,115 @@ impl TxState {
             .iter()
             .any(|(p, n)| base.get(p).map(|b| b.gen) != n.as_ref().map(|n| n.gen))
     }
+
+    fn absorb(&mut self, stage: Stage) {
+        self.changes.extend(stage.changes);
+        self.events.extend(stage.events);
+        for (d, n) in stage.owned_delta {
+            *self.owned_delta.entry(d).or_insert(0) += n;
+        }
+    }
 }
 
-/// The tree as a transaction sees it.
+/// The effects of one request, kept apart until it succeeds: a failed
+/// request leaves its transaction as it was without copying it.
+#[derive(Debug, Default)]
+pub struct Stage {
+    /// Node changes.
+    pub changes: ChangeSet,
+    /// Watch events.
+    pub events: Vec<Event>,
+    /// Change in node ownership per domain.
+    pub owned_delta: HashMap<u16, i64>,
+}
+
+/// The tree as one request sees it: the committed tree, seen through the
+/// transaction's pending changes (if any) and the request's own.
 #[derive(Debug)]
 pub struct View<'a> {
-    /// The committed tree.
-    pub base: &'a Tree,
-    /// The transaction's pending state.
-    pub tx: &'a mut TxState,
-    /// Who is asking.
-    pub caller: Caller,
-    /// The caller's quotas.
-    pub quotas: Quotas,
+    base: &'a Tree,
+    tx: Option<&'a mut TxState>,
+    stage: Stage,
+    caller: Caller,
+    quotas: Quotas,
+    depends_on: u64,
 }
 
-impl View<'_> {
-    fn check_tx_size(&self) -> Result<(), Errno> {
-        if !self.caller.privileged && self.tx.seen.len() > self.quotas.transaction_nodes as usize {
-            return Err(Errno::ENOSPC);
+/// The generation an answer about `node` (`None`: absent) depends on.
+fn dependency(base: &Tree, node: Option<&Node>) -> u64 {
+    node.map_or(base.last_removal(), |n| n.gen)
+}
+
+impl<'a> View<'a> {
+    /// A view for `caller`, inside `tx` if given.
+    pub fn new(
+        base: &'a Tree,
+        tx: Option<&'a mut TxState>,
+        caller: Caller,
+        quotas: Quotas,
+    ) -> View<'a> {
+        View {
+            base,
+            tx,
+            stage: Stage::default(),
+            caller,
+            quotas,
+            depends_on: 0,
         }
-        Ok(())
     }
 
-    /// The node at `p` as the transaction sees it.
-    pub fn get(&mut self, p: &str) -> Option<&Node> {
-        if self.tx.changes.contains_key(p) {
-            return self.tx.changes.get(p).and_then(Option::as_ref);
+    /// The newest generation of committed state the request has looked at:
+    /// its answer may be sent once that is durable. An absent node counts
+    /// as the latest removal.
+    pub fn depends_on(&self) -> u64 {
+        self.depends_on
+    }
+
+    /// Ends the request: in a transaction its effects join the transaction
+    /// if `keep` (nodes it touched stay recorded either way, for conflict
+    /// detection); outside one, they are returned to be committed.
+    pub fn finish(self, keep: bool) -> Option<Stage> {
+        match self.tx {
+            Some(tx) => {
+                if keep {
+                    tx.absorb(self.stage);
+                }
+                None
+            }
+            None => keep.then_some(self.stage),
         }
-        if !self.tx.seen.contains_key(p) {
-            let node = self.base.get(p).cloned();
-            self.tx.seen.insert(p.to_string(), node);
+    }
+
+    /// The node at `p` as the request sees it. In a transaction the first
+    /// look at a committed node records it; past `transaction-nodes` such
+    /// nodes the request fails with `ENOSPC`.
+    pub fn get(&mut self, p: &str) -> Result<Option<&Node>, Errno> {
+        if self.stage.changes.contains_key(p) {
+            return Ok(self.stage.changes.get(p).and_then(|n| n.as_deref()));
         }
-        self.tx.seen.get(p).and_then(Option::as_ref)
+        let base = self.base;
+        let Some(tx) = self.tx.as_deref_mut() else {
+            let node = base.get(p);
+            self.depends_on = self.depends_on.max(dependency(base, node));
+            return Ok(node);
+        };
+        if tx.changes.contains_key(p) {
+            return Ok(tx.changes.get(p).and_then(|n| n.as_deref()));
+        }
+        if !tx.seen.contains_key(p) {
+            if !self.caller.privileged && tx.seen.len() >= self.quotas.transaction_nodes as usize {
+                return Err(Errno::ENOSPC);
+            }
+            tx.seen.insert(p.to_string(), base.get_shared(p).cloned());
+        }
+        let node = tx.seen.get(p).and_then(|n| n.as_deref());
+        self.depends_on = self.depends_on.max(dependency(base, node));
+        Ok(node)
+    }
+
+    /// A copy of the node at `p`, to modify.
+    fn get_owned(&mut self, p: &str) -> Result<Option<Node>, Errno> {
+        Ok(self.get(p)?.cloned())
     }
 
     /// Stores a node the caller wrote; its size counts against the quota.
@@ -101,33 +181,63 @@ impl View<'_> {
     /// child): as in xenstored, that does not count against the node-size
     /// quota, or no domain could add children below a busy directory.
     fn put_unchecked(&mut self, p: &str, node: Option<Node>) -> Result<(), Errno> {
-        let old_owner = self.get(p).map(Node::owner);
+        let old_owner = self.get(p)?.map(Node::owner);
+        let delta = &mut self.stage.owned_delta;
         if let Some(o) = old_owner {
-            *self.tx.owned_delta.entry(o).or_insert(0) -= 1;
+            *delta.entry(o).or_insert(0) -= 1;
         }
         if let Some(n) = &node {
-            *self.tx.owned_delta.entry(n.owner()).or_insert(0) += 1;
+            *delta.entry(n.owner()).or_insert(0) += 1;
         }
-        self.tx.changes.insert(p.to_string(), node);
-        self.check_tx_size()
+        self.stage.changes.insert(p.to_string(), node.map(Arc::new));
+        Ok(())
     }
 
     fn owned(&self, domid: u16) -> i64 {
-        i64::from(self.base.owned_by(domid)) + self.tx.owned_delta.get(&domid).copied().unwrap_or(0)
+        let pending = |d: &HashMap<u16, i64>| d.get(&domid).copied().unwrap_or(0);
+        i64::from(self.base.owned_by(domid))
+            + self.tx.as_deref().map_or(0, |t| pending(&t.owned_delta))
+            + pending(&self.stage.owned_delta)
     }
 
-    fn readable(&mut self, p: &str) -> Result<Node, Errno> {
+    /// The answer for a node that does not exist, as xenstored gives it:
+    /// from the permissions of its nearest existing ancestor. `ENOENT` if the
+    /// caller may read there (`write`: write), else `EACCES` — the answer for
+    /// a node that exists but the caller may not access — so nobody learns
+    /// what exists where they may not look. The ancestors looked at count as
+    /// read (the answer depends on them).
+    fn absent(&mut self, p: &str, write: bool) -> Errno {
         let caller = self.caller;
-        let node = self.get(p).ok_or(Errno::ENOENT)?;
+        let mut cur = p;
+        while let Some(up) = path::parent(cur) {
+            match self.get(up) {
+                Err(e) => return e,
+                Ok(Some(n)) => {
+                    let a = caller.access(&n.perms);
+                    let may = if write { a.can_write() } else { a.can_read() };
+                    return if may { Errno::ENOENT } else { Errno::EACCES };
+                }
+                Ok(None) => cur = up,
+            }
+        }
+        Errno::EACCES
+    }
+
+    fn readable(&mut self, p: &str) -> Result<&Node, Errno> {
+        let caller = self.caller;
+        if self.get(p)?.is_none() {
+            return Err(self.absent(p, false));
+        }
+        let node = self.get(p)?.ok_or(Errno::ENOENT)?;
         if !caller.access(&node.perms).can_read() {
             return Err(Errno::EACCES);
         }
-        Ok(node.clone())
+        Ok(node)
     }
 
     /// `READ`.
     pub fn read(&mut self, p: &str) -> Result<Vec<u8>, Errno> {
-        Ok(self.readable(p)?.value)
+        Ok(self.readable(p)?.value.clone())
     }
 
     /// `DIRECTORY`: the children names, nul-separated.
@@ -177,11 +287,11 @@ impl View<'_> {
 
     /// `GET_PERMS`.
     pub fn get_perms(&mut self, p: &str) -> Result<Vec<Perm>, Errno> {
-        Ok(self.readable(p)?.perms)
+        Ok(self.readable(p)?.perms.clone())
     }
 
     fn changed(&mut self, p: &str, kind: EventKind, perms: Vec<Perm>) {
-        self.tx.events.push(Event {
+        self.stage.events.push(Event {
             path: p.to_string(),
             kind,
             perms,
@@ -193,11 +303,13 @@ impl View<'_> {
     fn create(&mut self, p: &str, value: &[u8]) -> Result<Node, Errno> {
         let mut missing = vec![p.to_string()];
         let mut anc = path::parent(p).ok_or(Errno::EINVAL)?.to_string();
-        while self.get(&anc).is_none() {
+        let mut parent = loop {
+            if let Some(n) = self.get_owned(&anc)? {
+                break n;
+            }
             let up = path::parent(&anc).ok_or(Errno::ENOENT)?.to_string();
             missing.push(std::mem::replace(&mut anc, up));
-        }
-        let mut parent = self.get(&anc).cloned().ok_or(Errno::ENOENT)?;
+        };
         if !self.caller.access(&parent.perms).can_write() {
             return Err(Errno::EACCES);
         }
@@ -236,12 +348,11 @@ impl View<'_> {
     /// `WRITE`.
     pub fn write(&mut self, p: &str, value: &[u8]) -> Result<(), Errno> {
         let caller = self.caller;
-        let node = match self.get(p) {
-            Some(existing) => {
-                if !caller.access(&existing.perms).can_write() {
+        let node = match self.get_owned(p)? {
+            Some(mut n) => {
+                if !caller.access(&n.perms).can_write() {
                     return Err(Errno::EACCES);
                 }
-                let mut n = existing.clone();
                 n.value = value.to_vec();
                 self.put(p, Some(n.clone()))?;
                 n
@@ -252,10 +363,15 @@ impl View<'_> {
         Ok(())
     }
 
-    /// `MKDIR`: nothing happens if the node exists.
+    /// `MKDIR`: nothing happens if the node exists (and the caller may
+    /// write it: the answer must not depend on whether it exists).
     pub fn mkdir(&mut self, p: &str) -> Result<(), Errno> {
-        if self.get(p).is_some() {
-            return Ok(());
+        let caller = self.caller;
+        if let Some(n) = self.get(p)? {
+            return match caller.access(&n.perms).can_write() {
+                true => Ok(()),
+                false => Err(Errno::EACCES),
+            };
         }
         let node = self.create(p, &[])?;
         self.changed(p, EventKind::Changed, node.perms);
@@ -263,14 +379,15 @@ impl View<'_> {
     }
 
     /// `RM`: removes the node and its subtree. A missing node is fine if its
-    /// parent exists.
+    /// parent exists (and the caller could write there: see
+    /// [`View::absent`]).
     pub fn rm(&mut self, p: &str) -> Result<(), Errno> {
         let parent_path = path::parent(p).ok_or(Errno::EINVAL)?.to_string();
         let caller = self.caller;
-        let Some(node) = self.get(p).cloned() else {
-            return match self.get(&parent_path) {
-                Some(_) => Ok(()),
-                None => Err(Errno::ENOENT),
+        let Some(node) = self.get_owned(p)? else {
+            return match self.absent(p, true) {
+                Errno::ENOENT if self.get(&parent_path)?.is_some() => Ok(()),
+                e => Err(e),
             };
         };
         if !caller.access(&node.perms).can_write() {
@@ -278,12 +395,12 @@ impl View<'_> {
         }
         let mut stack = vec![p.to_string()];
         while let Some(cur) = stack.pop() {
-            if let Some(n) = self.get(&cur) {
+            if let Some(n) = self.get(&cur)? {
                 stack.extend(n.children.iter().map(|c| path::join(&cur, c)));
             }
             self.put(&cur, None)?;
         }
-        if let Some(mut parent) = self.get(&parent_path).cloned() {
+        if let Some(mut parent) = self.get_owned(&parent_path)? {
             let name = path::basename(p);
             parent.children.retain(|c| c != name);
             self.put_unchecked(&parent_path, Some(parent))?;
@@ -296,7 +413,9 @@ impl View<'_> {
     /// privileged caller may give the node another owner.
     pub fn set_perms(&mut self, p: &str, perms: Vec<Perm>) -> Result<(), Errno> {
         let caller = self.caller;
-        let mut node = self.get(p).cloned().ok_or(Errno::ENOENT)?;
+        let Some(mut node) = self.get_owned(p)? else {
+            return Err(self.absent(p, true));
+        };
         if !caller.owns(&node.perms) || !caller.access(&node.perms).can_write() {
             return Err(Errno::EACCES);
         }

@@ -5,10 +5,12 @@
 
 use crate::node::{Caller, Node};
 use crate::ops::{Event, TxState, View};
+use crate::persist;
 use crate::quota::Quotas;
-use crate::tree::Tree;
+use crate::tree::{ChangeSet, Tree};
 use crate::watch::Watch;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use xenstore_wire::{
     join_strings, path, Errno, HeaderRepr, MsgType, Packet, Reply, Request, ABS_PATH_MAX,
 };
@@ -50,7 +52,18 @@ pub enum Change {
         /// Absolute path.
         path: String,
         /// The new node.
-        node: Option<Node>,
+        node: Option<Arc<Node>>,
+    },
+    /// Only the children of a node changed (a log entry; the tree and the
+    /// snapshot hold whole nodes): `removed` names were taken out, then
+    /// `added` names appended.
+    Children {
+        /// Absolute path.
+        path: String,
+        /// Names removed.
+        removed: Vec<String>,
+        /// Names appended.
+        added: Vec<String>,
     },
     /// A domain was introduced or released.
     Domain {
@@ -61,11 +74,24 @@ pub enum Change {
     },
 }
 
+/// A message for one connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The connection.
+    pub to: ConnId,
+    /// Header and payload.
+    pub bytes: Vec<u8>,
+    /// The generation of committed state the message reveals (0: none): it
+    /// may only be sent once every change up to that generation is durable,
+    /// so nobody learns of a change a crash could still undo.
+    pub needs: u64,
+}
+
 /// The effects of handling requests.
 #[derive(Debug, Default)]
 pub struct Output {
     /// Messages to queue, in order, per connection.
-    pub messages: Vec<(ConnId, Vec<u8>)>,
+    pub messages: Vec<Message>,
     /// Changes to persist before any of the messages are sent.
     pub changes: Vec<Change>,
     /// Connections the store has dropped (released domains).
@@ -81,6 +107,54 @@ pub struct Store {
     quotas: Quotas,
     next_conn: u64,
     pending_events: Vec<Event>,
+    /// What the request being handled depends on (see [`Message::needs`]).
+    observed: u64,
+    /// Room in the log, if it is limited.
+    space: Option<Box<dyn Space>>,
+}
+
+/// Room to log changes in: before any change is made, the store asks for
+/// the bytes its log record will take. If the answer is no, the request
+/// fails with `ENOSPC` and nothing changes — so nothing is acknowledged that
+/// could not be made durable, and reads go on.
+pub trait Space: Send + std::fmt::Debug {
+    /// Whether `bytes` more can be logged (and, if so, they are promised).
+    fn reserve(&mut self, bytes: usize) -> bool;
+}
+
+/// Log bytes a domain being introduced or released takes (at most).
+const DOMAIN_RECORD: usize = 4 + persist::frame::FRAME_HEADER_LEN;
+
+/// `new` as a [`Change::Children`] against `old`, if only one child was
+/// appended or removed (what creating or removing a node does to its parent).
+fn children_delta(path: &str, old: Option<&Node>, new: Option<&Node>) -> Option<Change> {
+    let (old, new) = (old?, new?);
+    if old.value != new.value || old.perms != new.perms {
+        return None;
+    }
+    let (o, n) = (&old.children, &new.children);
+    let (removed, added) = if n.len() == o.len() + 1 && n[..o.len()] == o[..] {
+        (Vec::new(), vec![n[o.len()].clone()])
+    } else if n.len() + 1 == o.len() {
+        let i = o.iter().zip(n).position(|(a, b)| a != b).unwrap_or(n.len());
+        if o[i + 1..] != n[i..] {
+            return None;
+        }
+        (vec![o[i].clone()], Vec::new())
+    } else {
+        return None;
+    };
+    Some(Change::Children {
+        path: path.to_string(),
+        removed,
+        added,
+    })
+}
+
+impl Output {
+    fn push(&mut self, to: ConnId, bytes: Vec<u8>, needs: u64) {
+        self.messages.push(Message { to, bytes, needs });
+    }
 }
 
 impl Store {
@@ -98,7 +172,14 @@ impl Store {
             quotas,
             next_conn: 1,
             pending_events: Vec::new(),
+            observed: 0,
+            space: None,
         }
+    }
+
+    /// Limits changes to what `space` has room to log.
+    pub fn set_space(&mut self, space: Box<dyn Space>) {
+        self.space = Some(space);
     }
 
     /// The committed tree.
@@ -171,6 +252,7 @@ impl Store {
                 domid,
                 introduced: true,
             });
+            self.observed = self.observed.max(self.tree.bump());
             self.fire_special(path::INTRODUCE_DOMAIN, out);
         }
     }
@@ -212,11 +294,32 @@ impl Store {
         }
     }
 
+    /// Handles `req` as a client would send it (request id `req_id`, in
+    /// transaction `tx_id`).
+    pub fn handle_request(
+        &mut self,
+        id: ConnId,
+        req_id: u32,
+        tx_id: u32,
+        req: &Request<'_>,
+        out: &mut Output,
+    ) {
+        let payload = req.payload();
+        let h = HeaderRepr {
+            msg_type: req.msg_type() as u32,
+            req_id,
+            tx_id,
+            len: payload.len() as u32,
+        };
+        self.handle(id, &h, &payload, out);
+    }
+
     /// Handles one request.
     pub fn handle(&mut self, id: ConnId, h: &HeaderRepr, payload: &[u8], out: &mut Output) {
         if !self.conns.contains_key(&id) {
             return;
         }
+        self.observed = 0;
         let (ty, result) = match Request::parse(h.msg_type, payload) {
             Ok(req) => {
                 let ty = req.msg_type();
@@ -235,7 +338,7 @@ impl Store {
             .emit(h.req_id, h.tx_id)
             .or_else(|_| Reply::Error(Errno::E2BIG).emit(h.req_id, h.tx_id));
         if let Ok(msg) = msg {
-            out.messages.push((id, msg));
+            out.push(id, msg, self.observed);
         }
         // A new watch fires once straight away, after its reply.
         if let (Ok(_), MsgType::Watch) = (&result, ty) {
@@ -245,7 +348,7 @@ impl Store {
                     token: &w.token,
                 };
                 if let Ok(m) = ev.emit(0, 0) {
-                    out.messages.push((id, m));
+                    out.push(id, m, 0);
                 }
             }
         }
@@ -275,7 +378,9 @@ impl Store {
         Ok(abs)
     }
 
-    /// Runs a node operation in the transaction `tx_id` (0: none).
+    /// Runs a node operation in the transaction `tx_id` (0: none). It
+    /// works on a stage of its own: nothing is copied per request, and a
+    /// failed request changes nothing but the record of what it looked at.
     fn node_op<R>(
         &mut self,
         id: ConnId,
@@ -287,48 +392,78 @@ impl Store {
         let caller = self.caller(id).ok_or(Errno::EINVAL)?;
         let quotas = self.quotas_for(caller.domid);
         let abs = self.canonical(&caller, p)?;
-        if tx_id == 0 {
-            let mut tx = TxState::default();
-            let r = f(
-                &mut View {
-                    base: &self.tree,
-                    tx: &mut tx,
-                    caller,
-                    quotas,
-                },
-                &abs,
-            )?;
-            self.commit(tx, out);
-            return Ok(r);
-        }
-        let conn = self.conns.get_mut(&id).ok_or(Errno::EINVAL)?;
-        let tx = conn.txs.get_mut(&tx_id).ok_or(Errno::ENOENT)?;
-        // A failed request leaves the transaction as it was.
-        let saved = tx.clone();
-        let r = f(
-            &mut View {
-                base: &self.tree,
-                tx,
-                caller,
-                quotas,
-            },
-            &abs,
-        );
-        if r.is_err() {
-            *tx = saved;
+        let tx = match tx_id {
+            0 => None,
+            t => {
+                let conn = self.conns.get_mut(&id).ok_or(Errno::EINVAL)?;
+                Some(conn.txs.get_mut(&t).ok_or(Errno::ENOENT)?)
+            }
+        };
+        let mut view = View::new(&self.tree, tx, caller, quotas);
+        let r = f(&mut view, &abs);
+        self.observed = self.observed.max(view.depends_on());
+        if let Some(stage) = view.finish(r.is_ok()) {
+            self.commit(stage.changes, stage.events, out)?;
         }
         r
     }
 
-    fn commit(&mut self, tx: TxState, out: &mut Output) {
-        if tx.changes.is_empty() {
-            return;
+    /// Whether `bytes` more of log can be written (see [`Space`]).
+    fn reserve(&mut self, bytes: usize) -> bool {
+        self.space.as_mut().is_none_or(|s| s.reserve(bytes))
+    }
+
+    /// Applies `changes`, unless there is no room to log them (`ENOSPC`:
+    /// then nothing changes).
+    fn commit(
+        &mut self,
+        mut changes: ChangeSet,
+        events: Vec<Event>,
+        out: &mut Output,
+    ) -> Result<(), Errno> {
+        if changes.is_empty() {
+            return Ok(());
         }
-        self.tree.apply(&tx.changes);
-        for (p, node) in tx.changes {
-            out.changes.push(Change::Node { path: p, node });
+        // A directory gaining or losing a child is logged as that, not whole.
+        let deltas: Vec<Option<Change>> = changes
+            .iter()
+            .map(|(p, n)| children_delta(p, self.tree.get(p), n.as_deref()))
+            .collect();
+        let need: usize = changes
+            .iter()
+            .zip(&deltas)
+            .map(|((p, n), d)| match (d, n) {
+                (Some(d), _) => persist::entry_len(d),
+                (None, Some(n)) => persist::node_len(p, n),
+                (None, None) => persist::entry_len(&Change::Node {
+                    path: p.clone(),
+                    node: None,
+                }),
+            })
+            .sum();
+        if !self.reserve(need + persist::frame::FRAME_HEADER_LEN) {
+            return Err(Errno::ENOSPC);
         }
-        self.pending_events.extend(tx.events);
+        let gen = self.tree.apply(&mut changes);
+        self.observed = self.observed.max(gen);
+        for ((p, node), delta) in changes.into_iter().zip(deltas) {
+            out.changes
+                .push(delta.unwrap_or(Change::Node { path: p, node }));
+        }
+        self.pending_events.extend(events);
+        Ok(())
+    }
+
+    /// Whether committing `tx` would leave a domain owning more nodes than
+    /// its quota. Each request in the transaction was checked against the
+    /// tree as it was then; other transactions of the same domain may have
+    /// committed since, so the count is checked again against the tree now
+    /// (as xenstored does at commit).
+    fn over_node_quota(&self, tx: &TxState) -> bool {
+        tx.owned_delta.iter().any(|(d, delta)| {
+            *delta > 0
+                && i64::from(self.tree.owned_by(*d)) + delta > i64::from(self.quotas_for(*d).nodes)
+        })
     }
 
     fn fire(&self, events: &[Event], out: &mut Output) {
@@ -350,7 +485,7 @@ impl Store {
                         }
                         .emit(0, 0);
                         if let Ok(m) = m {
-                            out.messages.push((*id, m));
+                            out.push(*id, m, self.observed);
                         }
                     }
                 }
@@ -371,7 +506,7 @@ impl Store {
                 })
                 .emit(0, 0)
                 {
-                    out.messages.push((*id, m));
+                    out.push(*id, m, self.observed);
                 }
             }
         }
@@ -464,12 +599,20 @@ impl Store {
             }
             Request::TransactionEnd { commit } => {
                 let conn = self.conns.get_mut(&id).ok_or(Errno::EINVAL)?;
+                let privileged = conn.privileged;
                 let tx = conn.txs.remove(&tx_id).ok_or(Errno::ENOENT)?;
                 if commit {
+                    // A refusal reveals something changed: it waits for
+                    // everything committed so far.
                     if tx.conflicts(&self.tree) {
+                        self.observed = self.tree.generation() - 1;
                         return Err(Errno::EAGAIN);
                     }
-                    self.commit(tx, out);
+                    if !privileged && self.over_node_quota(&tx) {
+                        self.observed = self.tree.generation() - 1;
+                        return Err(Errno::ENOSPC);
+                    }
+                    self.commit(tx.changes, tx.events, out)?;
                 }
                 ok()
             }
@@ -487,6 +630,9 @@ impl Store {
                 self.require_privileged(id)?;
                 if domid == 0 || domid >= DOMID_FIRST_RESERVED {
                     return Err(Errno::EINVAL);
+                }
+                if !self.is_introduced(domid) && !self.reserve(DOMAIN_RECORD) {
+                    return Err(Errno::ENOSPC);
                 }
                 self.introduce(domid, out);
                 ok()
@@ -606,15 +752,19 @@ impl Store {
         if domid == 0 {
             return Err(Errno::EINVAL);
         }
-        let d = self.domains.get_mut(&domid).ok_or(Errno::ENOENT)?;
-        if !d.introduced {
+        if !self.domains.get(&domid).is_some_and(|d| d.introduced) {
             return Err(Errno::ENOENT);
         }
+        if !self.reserve(DOMAIN_RECORD) {
+            return Err(Errno::ENOSPC);
+        }
+        let d = self.domains.get_mut(&domid).ok_or(Errno::ENOENT)?;
         d.introduced = false;
         out.changes.push(Change::Domain {
             domid,
             introduced: false,
         });
+        self.observed = self.observed.max(self.tree.bump());
         let gone: Vec<ConnId> = self
             .conns
             .iter()

@@ -1,6 +1,6 @@
 //! Unit tests of the store, driven through the wire format.
 
-use crate::{ConnId, Output, Quotas, Store};
+use crate::{ConnId, Message, Output, Quotas, Store};
 use xenstore_wire::{Errno, HeaderRepr, MsgType, Packet, Perm, PermKind, Reply, Request};
 
 /// A store with a few helpers that talk to it as a client would.
@@ -10,6 +10,9 @@ struct T {
     /// Watch events seen: (conn, path, token).
     events: Vec<(ConnId, String, String)>,
     closed: Vec<ConnId>,
+    /// What the last reply waited for (`Message::needs`), and each event.
+    reply_needs: u64,
+    event_needs: Vec<u64>,
 }
 
 impl T {
@@ -22,6 +25,8 @@ impl T {
             next_req: 1,
             events: Vec::new(),
             closed: Vec::new(),
+            reply_needs: 0,
+            event_needs: Vec::new(),
         }
     }
     fn dom0(&mut self) -> ConnId {
@@ -29,6 +34,15 @@ impl T {
     }
     fn dom(&mut self, d: u16) -> ConnId {
         self.store.connect(d, false)
+    }
+    /// A dom0 connection and one for domain `d`, which owns its home.
+    fn dom0_and_home(&mut self, d: u16) -> (ConnId, ConnId) {
+        let d0 = self.dom0();
+        let dd = self.dom(d);
+        let home = format!("/local/domain/{d}");
+        self.req(d0, 0, Request::Mkdir { path: &home }).unwrap();
+        self.perms(d0, &home, &format!("n{d}")).unwrap();
+        (d0, dd)
     }
 
     fn raw(&mut self, c: ConnId, ty: u32, tx: u32, payload: &[u8]) -> Result<Vec<u8>, Errno> {
@@ -44,16 +58,25 @@ impl T {
         self.store.handle(c, &h, payload, &mut out);
         self.closed.extend(out.close);
         let mut result = None;
-        for (to, m) in out.messages {
+        for Message {
+            to,
+            bytes: m,
+            needs,
+        } in out.messages
+        {
             let p = Packet::new_checked(&m[..]).unwrap();
             let h = HeaderRepr::parse(&p.header());
             match Reply::parse(h.msg_type, p.payload()).unwrap() {
-                Reply::WatchEvent { path, token } => self.events.push((
-                    to,
-                    path.to_string(),
-                    String::from_utf8_lossy(token).into_owned(),
-                )),
+                Reply::WatchEvent { path, token } => {
+                    self.event_needs.push(needs);
+                    self.events.push((
+                        to,
+                        path.to_string(),
+                        String::from_utf8_lossy(token).into_owned(),
+                    ))
+                }
                 r if to == c && h.req_id == req_id => {
+                    self.reply_needs = needs;
                     assert_eq!(h.tx_id, tx, "tx id echoed");
                     assert!(result.is_none(), "one reply per request");
                     result = Some(match r {
@@ -433,17 +456,7 @@ fn quotas_limit_unprivileged_domains_only() {
         ..Quotas::default()
     };
     let mut t = T::with(q);
-    let d0 = t.dom0();
-    let d5 = t.dom(5);
-    t.req(
-        d0,
-        0,
-        Request::Mkdir {
-            path: "/local/domain/5",
-        },
-    )
-    .unwrap();
-    t.perms(d0, "/local/domain/5", "n5").unwrap();
+    let (d0, d5) = t.dom0_and_home(5);
     // The home counts: it is owned by 5.
     for i in 0..4 {
         t.write(d5, 0, &format!("n{i}"), "").unwrap();
@@ -548,4 +561,265 @@ fn permission_kinds_round_trip_get_perms() {
     assert_eq!(t.get_perms(c, "/k").unwrap(), "w1 r2 b3 n4");
     let p = Perm::parse(b"w1").unwrap();
     assert_eq!(p.kind, PermKind::Write);
+}
+
+#[test]
+fn every_node_a_transaction_touches_counts_against_its_limit() {
+    let q = Quotas {
+        transaction_nodes: 10,
+        ..Quotas::default()
+    };
+    let mut t = T::with(q);
+    let (d0, d5) = t.dom0_and_home(5);
+    let tx = t.start(d5).unwrap();
+    // Reads of missing nodes and removals of missing nodes change nothing,
+    // but each is a node the transaction depends on: the home plus nine.
+    for i in 0..9 {
+        let p = format!("gone{i}");
+        if i % 2 == 0 {
+            assert_eq!(t.read(d5, tx, &p), Err(Errno::ENOENT));
+        } else {
+            t.rm(d5, tx, &p).unwrap();
+        }
+    }
+    assert_eq!(t.read(d5, tx, "gone9"), Err(Errno::ENOSPC), "read");
+    assert_eq!(t.rm(d5, tx, "gone10"), Err(Errno::ENOSPC), "rm");
+    assert_eq!(t.write(d5, tx, "new", "x"), Err(Errno::ENOSPC), "write");
+    // Nodes already touched stay usable, and the transaction still commits.
+    t.write(d5, tx, "gone1", "x").unwrap();
+    t.end(d5, tx, true).unwrap();
+    assert_eq!(t.read(d5, 0, "gone1").unwrap(), "x");
+    // A privileged transaction is not limited.
+    let tx = t.start(d0).unwrap();
+    for i in 0..50 {
+        assert_eq!(t.read(d0, tx, &format!("/gone{i}")), Err(Errno::ENOENT));
+    }
+    t.end(d0, tx, true).unwrap();
+}
+
+#[test]
+fn the_node_quota_is_checked_again_at_commit() {
+    let q = Quotas {
+        nodes: 10,
+        ..Quotas::default()
+    };
+    let mut t = T::with(q);
+    let (d0, d5) = t.dom0_and_home(5);
+    let other = t.dom(5);
+    t.write(d5, 0, "a", "").unwrap();
+    t.write(d5, 0, "b", "").unwrap();
+    // Two transactions of one domain, in different directories (so they do
+    // not conflict), each stay under the quota on their own (the home, two
+    // directories and 5 nodes), but not together.
+    let t1 = t.start(d5).unwrap();
+    let t2 = t.start(other).unwrap();
+    for i in 0..5 {
+        t.write(d5, t1, &format!("a/{i}"), "").unwrap();
+        t.write(other, t2, &format!("b/{i}"), "").unwrap();
+    }
+    t.end(d5, t1, true).unwrap();
+    assert_eq!(t.end(other, t2, true), Err(Errno::ENOSPC));
+    assert_eq!(t.read(d0, 0, "/local/domain/5/b/0"), Err(Errno::ENOENT));
+    assert_eq!(t.store.tree().owned_by(5), 8);
+    // A transaction that removes as many as it adds is fine, and dom0 is
+    // not limited.
+    let t3 = t.start(d5).unwrap();
+    t.rm(d5, t3, "a/0").unwrap();
+    t.write(d5, t3, "a/x", "").unwrap();
+    let t4 = t.start(other).unwrap();
+    for i in 0..2 {
+        t.write(other, t4, &format!("b/{i}"), "").unwrap();
+    }
+    t.end(other, t4, true).unwrap();
+    t.end(d5, t3, true).unwrap();
+    assert_eq!(t.store.tree().owned_by(5), 10);
+    let t5 = t.start(d0).unwrap();
+    for i in 0..20 {
+        t.write(d0, t5, &format!("/local/domain/5/z{i}"), "")
+            .unwrap();
+    }
+    t.end(d0, t5, true).unwrap();
+}
+
+#[test]
+fn messages_wait_for_the_changes_they_reveal() {
+    let mut t = T::new();
+    let c = t.dom0();
+    let w = t.dom0();
+    t.write(c, 0, "/a", "1").unwrap();
+    let gen_a = t.reply_needs;
+    assert!(gen_a > 0, "a write's reply waits for the write");
+    t.write(c, 0, "/b", "2").unwrap();
+    let gen_b = t.reply_needs;
+    assert!(gen_b > gen_a);
+    // A read waits for what it read, not for unrelated later changes.
+    t.read(c, 0, "/a").unwrap();
+    assert_eq!(t.reply_needs, gen_a);
+    // Learning that a node is absent waits for the latest removal and for
+    // its nearest ancestor (whose permissions decide the answer).
+    assert_eq!(t.read(c, 0, "/nothing"), Err(Errno::ENOENT));
+    assert_eq!(t.reply_needs, gen_b, "the root, as creating /b left it");
+    t.rm(c, 0, "/b").unwrap();
+    let gen_rm = t.reply_needs;
+    assert!(gen_rm > gen_b);
+    assert_eq!(t.read(c, 0, "/b"), Err(Errno::ENOENT));
+    assert_eq!(t.reply_needs, gen_rm);
+    // A watch event waits for the change it reports; the registration's
+    // own event reveals nothing.
+    t.watch(w, "/a", "tok").unwrap();
+    assert_eq!(t.event_needs.pop(), Some(0));
+    t.write(c, 0, "/a", "3").unwrap();
+    assert_eq!(t.event_needs.pop(), Some(t.reply_needs));
+    // Requests that reveal no committed state wait for nothing.
+    t.req(c, 0, Request::GetDomainPath { domid: 3 }).unwrap();
+    assert_eq!(t.reply_needs, 0);
+}
+
+#[test]
+fn existing_and_missing_nodes_answer_alike_where_the_caller_may_not_look() {
+    let mut t = T::new();
+    let (d0, d5) = t.dom0_and_home(5);
+    t.write(d0, 0, "/local/domain/6/secret/a", "s").unwrap();
+    t.perms(d0, "/local/domain/6", "n6").unwrap();
+    t.perms(d0, "/local/domain/6/secret", "n6").unwrap();
+    t.perms(d0, "/local/domain/6/secret/a", "n6").unwrap();
+    let pairs = [
+        ("/local/domain/6/secret/a", "/local/domain/6/secret/b"),
+        ("/local/domain/6/secret", "/local/domain/6/other"),
+        (
+            "/local/domain/6/secret/a",
+            "/local/domain/6/none/deeper/still",
+        ),
+    ];
+    let perms = || vec![Perm::parse(b"n5").unwrap()];
+    let tx = t.start(d5).unwrap();
+    for tx in [0, tx] {
+        for (exists, missing) in pairs {
+            let ask = |t: &mut T, p: &str| -> Vec<Result<Vec<u8>, Errno>> {
+                let reqs = [
+                    Request::Read { path: p },
+                    Request::Directory { path: p },
+                    Request::DirectoryPart { path: p, offset: 0 },
+                    Request::GetPerms { path: p },
+                    Request::Write {
+                        path: p,
+                        value: b"x",
+                    },
+                    Request::Mkdir { path: p },
+                    Request::Rm { path: p },
+                    Request::SetPerms {
+                        path: p,
+                        perms: perms(),
+                    },
+                ];
+                reqs.into_iter().map(|r| t.req(d5, tx, r)).collect()
+            };
+            let a = ask(&mut t, exists);
+            assert!(
+                a.iter().all(|r| *r == Err(Errno::EACCES)),
+                "{exists}: {a:?}"
+            );
+            assert_eq!(a, ask(&mut t, missing), "{exists} vs {missing} in tx {tx}");
+        }
+    }
+    // Where the caller may look, a missing node is ENOENT (and RM of it OK).
+    assert_eq!(t.read(d5, 0, "nothing"), Err(Errno::ENOENT));
+    assert!(t.rm(d5, 0, "nothing").is_ok());
+    assert_eq!(t.rm(d5, 0, "nothing/below"), Err(Errno::ENOENT));
+    // dom0 sees everything as it is.
+    assert_eq!(
+        t.read(d0, 0, "/local/domain/6/secret/b"),
+        Err(Errno::ENOENT)
+    );
+}
+
+#[test]
+fn a_failed_read_in_a_transaction_is_remembered() {
+    // Write skew on absence: each transaction sees a node absent and
+    // creates the node the other one looked for. In different directories,
+    // so only the failed reads tie them together.
+    let mut t = T::new();
+    let c1 = t.dom0();
+    let c2 = t.dom0();
+    t.write(c1, 0, "/p", "").unwrap();
+    t.write(c1, 0, "/q", "").unwrap();
+    for look in ["read", "directory", "get_perms"] {
+        let t1 = t.start(c1).unwrap();
+        let t2 = t.start(c2).unwrap();
+        let probe = |t: &mut T, c, tx, p| match look {
+            "read" => t.req(c, tx, Request::Read { path: p }),
+            "directory" => t.req(c, tx, Request::Directory { path: p }),
+            _ => t.req(c, tx, Request::GetPerms { path: p }),
+        };
+        assert_eq!(probe(&mut t, c1, t1, "/p/a"), Err(Errno::ENOENT));
+        assert_eq!(probe(&mut t, c2, t2, "/q/b"), Err(Errno::ENOENT));
+        t.write(c1, t1, "/q/b", "1").unwrap();
+        t.write(c2, t2, "/p/a", "1").unwrap();
+        t.end(c1, t1, true).unwrap();
+        assert_eq!(t.end(c2, t2, true), Err(Errno::EAGAIN), "{look}");
+        assert_eq!(t.read(c1, 0, "/p/a"), Err(Errno::ENOENT));
+        t.rm(c1, 0, "/q/b").unwrap();
+    }
+}
+
+/// Room for `0` more bytes of log, shared with the test.
+#[derive(Debug, Clone)]
+struct Room(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl crate::Space for Room {
+    fn reserve(&mut self, bytes: usize) -> bool {
+        use std::sync::atomic::Ordering;
+        self.0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(bytes)
+            })
+            .is_ok()
+    }
+}
+
+#[test]
+fn without_room_in_the_log_changes_are_refused_whole_and_reads_go_on() {
+    use std::sync::atomic::Ordering;
+    let mut t = T::new();
+    let room = Room(std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(
+        1 << 20,
+    )));
+    t.store.set_space(Box::new(room.clone()));
+    let (d0, d5) = t.dom0_and_home(5);
+    t.write(d0, 0, "/a/b", "1").unwrap();
+    let tx = t.start(d5).unwrap();
+    t.write(d5, tx, "x", "in tx").unwrap();
+    t.watch(d0, "/a", "w").unwrap();
+    let intro = |domid| Request::Introduce {
+        domid,
+        mfn: 0,
+        evtchn: 0,
+    };
+    t.req(d0, 0, intro(5)).unwrap();
+    t.take_events(d0);
+    let before = t.store.tree().generation();
+    room.0.store(0, Ordering::Relaxed);
+    assert_eq!(t.write(d0, 0, "/a/b", "2"), Err(Errno::ENOSPC), "dom0 too");
+    assert_eq!(t.write(d5, 0, "y/z", "1"), Err(Errno::ENOSPC));
+    assert_eq!(t.rm(d0, 0, "/a"), Err(Errno::ENOSPC));
+    assert_eq!(t.end(d5, tx, true), Err(Errno::ENOSPC));
+    assert_eq!(
+        t.end(d5, tx, true),
+        Err(Errno::ENOENT),
+        "the transaction ended"
+    );
+    assert_eq!(t.req(d0, 0, intro(9)), Err(Errno::ENOSPC));
+    assert_eq!(
+        t.req(d0, 0, Request::Release { domid: 5 }),
+        Err(Errno::ENOSPC)
+    );
+    // Nothing changed, nobody was told of a change, and reads go on.
+    assert_eq!(t.store.tree().generation(), before);
+    assert!(t.take_events(d0).is_empty());
+    assert_eq!(t.read(d0, 0, "/a/b").unwrap(), "1");
+    assert_eq!(t.read(d5, 0, "x"), Err(Errno::ENOENT));
+    // Room again: changes go through.
+    room.0.store(1 << 20, Ordering::Relaxed);
+    t.write(d0, 0, "/a/b", "3").unwrap();
+    assert_eq!(t.read(d0, 0, "/a/b").unwrap(), "3");
 }

@@ -77,13 +77,13 @@ proptest! {
             let h = HeaderRepr { msg_type: ty, req_id, tx_id, len: payload.len() as u32 };
             let mut out = Output::default();
             store.handle(c, &h, &payload, &mut out);
-            let replies: Vec<_> = out.messages.iter().filter(|(to, m)| {
-                let p = Packet::new_checked(&m[..]).unwrap();
-                *to == c && p.header().req_id() == req_id && p.header().msg_type() != 15
+            let replies: Vec<_> = out.messages.iter().filter(|m| {
+                let p = Packet::new_checked(&m.bytes[..]).unwrap();
+                m.to == c && p.header().req_id() == req_id && p.header().msg_type() != 15
             }).collect();
             prop_assert_eq!(replies.len(), 1);
             if matches!(op, Op::Start) {
-                let p = Packet::new_checked(&replies[0].1[..]).unwrap();
+                let p = Packet::new_checked(&replies[0].bytes[..]).unwrap();
                 if p.header().msg_type() == 6 {
                     let s = std::str::from_utf8(&p.payload()[..p.payload().len() - 1]).unwrap();
                     tx[*who] = s.parse().unwrap();

@@ -1,6 +1,8 @@
-//! The entry point of the `xenstore_message` fuzz target (and of the stable
-//! test that replays its corpus): arbitrary bytes as the traffic of three
-//! connections (one privileged, two unprivileged domains) into one store.
+//! The entry points of the fuzz targets (and of the stable tests that replay
+//! their corpora). `xenstore_message`, here: arbitrary bytes as the traffic
+//! of three connections (one privileged, two unprivileged domains) into one
+//! store. `xenstore_sessions` ([`check_sessions`]): structured sessions of
+//! six connections with transactions, watches and domains.
 //!
 //! Input format: frames of `selector: u8`, `len: u8`, `len` bytes. The
 //! selector's low two bits pick the connection (3 = reconnect connection 2);
@@ -9,6 +11,10 @@
 //!
 //! Checked after every frame: no panic; every message the store emits is a
 //! well-formed packet with a parseable reply; the tree keeps its invariants.
+
+mod sessions;
+
+pub use sessions::check_sessions;
 
 use crate::quota::Quotas;
 use crate::store::{ConnId, Output, Store};
@@ -53,9 +59,9 @@ pub fn check_message_stream(data: &[u8]) {
                 buf.clear();
             }
         }
-        for (_, msg) in &out.messages {
-            let p = Packet::new_checked(&msg[..]).expect("store emitted a bad packet");
-            assert_eq!(p.total_len(), msg.len(), "one message per entry");
+        for m in &out.messages {
+            let p = Packet::new_checked(&m.bytes[..]).expect("store emitted a bad packet");
+            assert_eq!(p.total_len(), m.bytes.len(), "one message per entry");
             let h = HeaderRepr::parse(&p.header());
             Reply::parse(h.msg_type, p.payload()).expect("store emitted an unparseable reply");
         }
