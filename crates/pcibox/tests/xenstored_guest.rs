@@ -169,7 +169,7 @@ fn concurrent_transactions_cannot_exceed_the_node_quota() {
                     // checks below are): once, under heavy machine load, the
                     // remake was refused; say so loudly instead of failing,
                     // and let the next round's writes recreate the directory.
-                    let errs: Vec<String> = again.iter().map(|r| errname(r)).collect();
+                    let errs: Vec<String> = again.iter().map(errname).collect();
                     if !errs.iter().all(String::is_empty) {
                         eprintln!("WARNING attacker {i}: remaking {dir} answered {errs:?}");
                     }
